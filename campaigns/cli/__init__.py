@@ -1,0 +1,54 @@
+"""The `campaigns` command. Start-up stays light: `--help` imports neither Celery nor
+SQLAlchemy, and no database is opened until a command needs one."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from campaigns.errors import CampaignsError
+
+
+def build_app() -> typer.Typer:
+    from campaigns.cli import planning_cmds, recipients_cmds, report_cmds, run_cmds, tally_cmds
+
+    app = typer.Typer(
+        help="Plan public-awareness campaigns, record tallies, deliver outcome summaries.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    for group in (planning_cmds, tally_cmds, report_cmds, run_cmds):
+        app.add_typer(group.app)
+    app.add_typer(recipients_cmds.app, name="recipients", help="Who receives summaries.")
+    return app
+
+
+def fail(message: str, code: int = 1) -> None:
+    print(f"campaigns: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def main() -> None:
+    try:
+        build_app()(standalone_mode=False)
+    except CampaignsError as exc:
+        fail(str(exc))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        fail("interrupted", 130)
+    except typer.TyperException as exc:
+        # Usage errors (missing argument, unknown option): click's text, on one line.
+        message = getattr(exc, "format_message", lambda: str(exc))()
+        fail(" ".join(message.split()), getattr(exc, "exit_code", 2))
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "redis", "kombu"):
+            # Unreachable services are the operator's problem, not a bug: say which.
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            fail(f"{type(exc).__name__}: {first_line}")
+        raise

@@ -1,0 +1,216 @@
+"""Commands that plan and steer campaigns: init, calendar, create, list, show, close."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from campaigns.cli._common import actor, console, session, settings, table
+
+app = typer.Typer(rich_markup_mode=None)
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database."""
+    from campaigns.db import upgrade_database
+
+    upgrade_database()
+    console().print(f"database ready: {_shown_database()}")
+
+
+def _shown_database() -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings().database_url_value).render_as_string(hide_password=True)
+
+
+@app.command()
+def calendar(
+    year: int,
+    apply: Annotated[bool, typer.Option("--apply", help="Create the campaigns.")] = False,
+    sci_tech_week: Annotated[
+        str | None, typer.Option(help="This year's dates, START:END (e.g. 2019-05-19:2019-05-26).")
+    ] = None,
+    ics: Annotated[Path | None, typer.Option(help="Also write an iCalendar file.")] = None,
+) -> None:
+    """Show (or --apply: create) the year's four observances."""
+    from campaigns.observances import parse_day_range, year_calendar
+
+    override = parse_day_range(sci_tech_week, what="--sci-tech-week") if sci_tech_week else None
+    entries = year_calendar(year, sci_tech_week=override)
+    created: dict[str, bool] = {}
+    if apply:
+        from campaigns.planning import apply_calendar
+
+        with session() as s:
+            for entry, was_created in apply_calendar(
+                year, session=s, actor=actor(), timezone=settings().timezone, sci_tech_week=override
+            ):
+                created[entry.campaign_id] = was_created
+    if ics is not None:
+        from campaigns.ical import write_ics
+
+        write_ics(entries, ics, zone=settings().zone)
+    grid = table("id", "观察日 observance", "first day", "last day", "rule")
+    if apply:
+        grid.add_column("status")
+    for entry in entries:
+        row = [
+            entry.campaign_id,
+            entry.observance.zh,
+            str(entry.first_day),
+            str(entry.last_day),
+            entry.observance.rule_zh,
+        ]
+        if apply:
+            row.append("created" if created[entry.campaign_id] else "exists")
+        grid.add_row(*row)
+    console().print(grid)
+
+
+@app.command()
+def create(
+    kind: str,
+    year: Annotated[int, typer.Option(help="Year of the campaign.")],
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+    title: Annotated[str | None, typer.Option()] = None,
+    venue: Annotated[str | None, typer.Option()] = None,
+    target: Annotated[list[str] | None, typer.Option(help="METRIC=N, repeatable.")] = None,
+    id: Annotated[str | None, typer.Option("--id", help="Default YEAR-KIND.")] = None,
+) -> None:
+    """Schedule a campaign."""
+    from campaigns.observances import parse_day
+    from campaigns.planning import CampaignSpec, create_campaign, parse_targets
+
+    spec = CampaignSpec(
+        kind=kind.strip(),
+        year=year,
+        first_day=parse_day(start, what="--start") if start else None,
+        last_day=parse_day(end, what="--end") if end else None,
+        title=_clean(title, "--title"),
+        venue=_clean(venue, "--venue"),
+        targets=parse_targets(target or []),
+        campaign_id=id,
+        timezone=settings().timezone,
+    )
+    with session() as s:
+        campaign = create_campaign(spec, session=s, actor=actor())
+        console().print(f"created {campaign.id}: {campaign.title} ({campaign.status})")
+
+
+def _clean(text: str | None, what: str) -> str | None:
+    from campaigns.errors import InvalidInputError
+
+    if text is None:
+        return None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidInputError(f"{what}: control characters (e.g. line breaks) are not allowed")
+    if len(text) > 200:
+        raise InvalidInputError(f"{what}: longer than 200 characters")
+    return text.strip() or None
+
+
+@app.command("list")
+def list_(
+    year: Annotated[int | None, typer.Option()] = None,
+    status: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """List campaigns."""
+    from campaigns.planning import list_campaigns, local_days
+
+    with session() as s:
+        campaigns = list_campaigns(session=s, year=year, status=status)
+        grid = table("id", "title", "first day", "last day", "status")
+        for c in campaigns:
+            first, last = local_days(c)
+            grid.add_row(c.id, c.title, str(first), str(last), c.status)
+    console().print(grid)
+
+
+@app.command()
+def show(campaign_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """A campaign: dates, status, targets and running totals."""
+    from campaigns.planning import get_campaign, local_days, metric_catalogue, targets_of
+    from campaigns.summary import latest_summary
+    from campaigns.tallies import totals
+
+    with session() as s:
+        c = get_campaign(campaign_id, session=s)
+        first, last = local_days(c)
+        catalogue = metric_catalogue(session=s)
+        sums = totals(c.id, session=s)
+        targets = targets_of(c.id, session=s)
+        latest = latest_summary(c.id, session=s)
+    console().print(f"[bold]{c.id}[/bold]  {c.title}")
+    console().print(f"{first} – {last} ({c.timezone})  status: {c.status}")
+    if c.venue:
+        console().print(f"venue: {c.venue}")
+    if latest:
+        console().print(
+            f"summary: version {latest.version}, compiled {latest.compiled_at:%Y-%m-%d %H:%M} UTC"
+        )
+    grid = table("metric", "指标", "total", "unit", "tallies", "corrections", "target")
+    for metric_id in sorted(set(sums) | set(targets)):
+        m = catalogue.get(metric_id)
+        t = sums.get(metric_id)
+        grid.add_row(
+            metric_id,
+            m.zh,
+            str(t.total if t else 0),
+            m.unit_zh,
+            str(t.tallies if t else 0),
+            str(t.corrections if t else 0),
+            str(targets.get(metric_id, "")),
+        )
+    console().print(grid)
+
+
+@app.command()
+def close(
+    campaign_id: Annotated[str, typer.Argument(metavar="ID")],
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait until the summary is delivered.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 300.0,
+) -> None:
+    """Close a campaign now; workers compile and deliver its summary."""
+    from campaigns.lifecycle import close_campaign
+
+    with session() as s:
+        campaign = close_campaign(campaign_id, session=s, actor=actor())
+    console().print(f"{campaign.id} is {campaign.status}")
+    from campaigns.cli.publish import enqueue_compile, wait_for_delivery
+
+    enqueue_compile(campaign_id)
+    if wait:
+        wait_for_delivery(campaign_id, timeout=timeout)
+
+
+@app.command()
+def reopen(
+    campaign_id: Annotated[str, typer.Argument(metavar="ID")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the event log).")],
+) -> None:
+    """Take late tallies for a reported campaign; its next summary is a new version."""
+    from campaigns.lifecycle import reopen_campaign
+
+    with session() as s:
+        campaign = reopen_campaign(campaign_id, session=s, actor=actor(), reason=reason)
+    console().print(f"{campaign.id} is {campaign.status} again")
+
+
+@app.command()
+def cancel(
+    campaign_id: Annotated[str, typer.Argument(metavar="ID")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the event log).")],
+) -> None:
+    """Cancel a campaign that has not closed."""
+    from campaigns.lifecycle import cancel_campaign
+
+    with session() as s:
+        campaign = cancel_campaign(campaign_id, session=s, actor=actor(), reason=reason)
+    console().print(f"{campaign.id} is {campaign.status}")

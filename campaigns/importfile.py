@@ -1,0 +1,744 @@
+"""Reading and validating tally import files (CSV or .xlsx) into rows ready to record.
+
+Pure: no database, no broker. `read_tally_file` turns a file into validated `TallyRow`s plus a
+complete list of `RowError`s (every bad cell of every row), or raises `ImportFileError` when the
+file as a whole cannot be used. `write_rejects` writes the rejected rows beside the input so the
+field staff can fix them in Excel and import them again.
+
+Conventions a user of an import file relies on:
+
+- CSV is UTF-8 (with or without BOM) or GB18030, detected; .xlsx is read from its first sheet.
+- The header is the first row that names both required columns (metric and quantity); rows
+  above it (a title such as "2019年科技活动周统计表") are ignored. Unknown columns are ignored.
+- Row numbers are those a spreadsheet shows (the first line of the file is row 1).
+- A date without a time means the start of that day (00:00) in the campaign's timezone;
+  any time without an offset is in the campaign's timezone.
+- Without a `key` column, each row's key is derived from the campaign, the row's fields and its
+  row number: importing the same file twice gives the same keys (so it counts once), and two
+  identical rows at different positions are two tallies.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import math
+import re
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, time
+from functools import partial
+from hashlib import blake2b
+from itertools import compress, islice, repeat
+from operator import itemgetter
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from campaigns.metrics import MetricCatalogue, UnknownMetricError
+
+PROGRESS_EVERY = 10_000
+
+# Field name -> the header spellings accepted for it (compared after `_normalise_header`).
+_COLUMN_NAMES: dict[str, tuple[str, ...]] = {
+    "metric": ("metric", "指标"),
+    "quantity": ("quantity", "数量"),
+    "item": ("item", "物品"),
+    "venue": ("venue", "地点"),
+    "occurred_at": ("occurred_at", "时间"),
+    "recorded_by": ("recorded_by", "记录人"),
+    "note": ("note", "备注"),
+    "key": ("key", "编号"),
+}
+_REQUIRED = ("metric", "quantity")
+# A title row or two above the header is common in spreadsheets made for printing.
+_HEADER_SEARCH_ROWS = 10
+# Caches of parsed cell values are bounded so a file of all-distinct values cannot exhaust memory.
+_CACHE_LIMIT = 100_000
+# Clean CSV rows are checked in batches (see _RowChecker.check_texts); a batch with a bad row is
+# split until the parts are small enough to check row by row.
+_BATCH_SPLIT = 8
+_SMALLEST_BATCH = 64
+# What a spreadsheet may run as a formula when the rejects file is opened (CSV injection).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+_HEADER_NOISE = re.compile(r"[\s_\-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # tab is allowed
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
+# Spreadsheet tools write whole numbers from float columns as "300.0".
+_WHOLE_DECIMAL = re.compile(r"(\d+)\.0+")
+_LOCAL_DATE = re.compile(
+    r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:(?:\s+|T|\s*(?=\d))(?:"
+    r"(?P<H>\d{1,2})[:：](?P<M>\d{2})(?:[:：](?P<S>\d{2}))?"
+    r"|(?P<cH>\d{1,2})\s*[时点](?:\s*(?P<cM>\d{1,2})\s*分)?"
+    r"))?"
+)
+
+
+def _normalise_header(text: str) -> str:
+    return _HEADER_NOISE.sub("", text.replace("\ufeff", "")).lower()
+
+
+_ALIASES: dict[str, str] = {
+    _normalise_header(name): field for field, names in _COLUMN_NAMES.items() for name in names
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TallyRow:
+    row: int
+    metric: str
+    quantity: int
+    item: str | None
+    venue: str | None
+    occurred_at: datetime | None
+    recorded_by: str | None
+    note: str | None
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    file: str
+    row: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        # A row-wide problem (cells beyond the header) has no single column to name.
+        where = f"row {self.row}, column {self.column}" if self.column else f"row {self.row}"
+        return f"{self.file}: {where}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    rows: list[TallyRow]
+    errors: list[RowError]
+    total_rows: int
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported; the message names the file and the problem."""
+
+
+class _CellError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_Cells = Sequence[object]
+_Records = Iterator[tuple[int, _Cells]]
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Table:
+    header_row: int
+    header: list[str]
+    columns: dict[str, int]
+    records: _Records
+    # CSV cells are always text, which allows the fast path of `_RowChecker`.
+    is_csv: bool
+
+
+def read_tally_file(
+    path: Path,
+    *,
+    campaign_id: str,
+    catalogue: MetricCatalogue,
+    timezone: ZoneInfo,
+    window: tuple[datetime, datetime] | None = None,
+    max_quantity: int = 10**9,
+    max_cell_chars: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Read and validate every row of `path`; raise ImportFileError if the file is unusable.
+
+    `window` is the campaign's [start, end] in UTC: times outside it are row errors.
+    `progress` is called with the number of rows read so far every 10,000 rows and at the end.
+    """
+    with _open_table(path) as table:
+        checker = _RowChecker(
+            path.name,
+            table,
+            campaign_id=campaign_id,
+            catalogue=catalogue,
+            timezone=timezone,
+            window=window,
+            max_quantity=max_quantity,
+            max_cell_chars=max_cell_chars,
+        )
+        check_chunk = checker.check_texts if table.is_csv else checker.check_cells
+        while chunk := list(islice(table.records, PROGRESS_EVERY)):
+            check_chunk(chunk)
+            if progress is not None:
+                progress(checker.total)
+    if checker.total == 0:
+        raise ImportFileError(
+            f"{path.name}: no tally rows below the header (row {table.header_row})"
+        )
+    return ImportReport(checker.rows, checker.errors, checker.total)
+
+
+def write_rejects(report: ImportReport, source: Path) -> Path:
+    """Write the rows of `source` that have errors to "<stem>.rejects.csv" beside it.
+
+    The original cells come first, then an "error" column with every problem of the row. The
+    file is UTF-8 with BOM so Excel opens it, and cells that a spreadsheet would run as a
+    formula are prefixed with an apostrophe.
+    """
+    reasons: dict[int, list[str]] = {}
+    for error in report.errors:
+        text = f"{error.column}: {error.reason}" if error.column else error.reason
+        reasons.setdefault(error.row, []).append(text)
+    rejected: list[tuple[int, list[str]]] = []
+    with _open_table(source) as table:
+        header = table.header
+        for row, cells in table.records:
+            if row in reasons:
+                rejected.append((row, [_cell_text(cell) for cell in cells]))
+    width = max([len(header), *(len(cells) for _, cells in rejected)])
+    target = source.with_name(f"{source.stem}.rejects.csv")
+    with target.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(_neutralise([*header, *[""] * (width - len(header)), "error"]))
+        for row, cells in rejected:
+            padded = [*cells, *[""] * (width - len(cells))]
+            writer.writerow(_neutralise([*padded, "; ".join(reasons[row])]))
+    return target
+
+
+def _neutralise(cells: list[str]) -> list[str]:
+    return [f"'{cell}" if cell.startswith(_FORMULA_PREFIXES) else cell for cell in cells]
+
+
+class _RowChecker:
+    """Validates data rows, collecting `rows` and `errors`.
+
+    A million rows must take seconds, so there are two paths. `check_texts` takes CSV rows
+    whose every cell is short, printable and already seen valid (metric, quantity and time
+    texts repeat, and their parsed values are remembered); anything else goes to `check_row`,
+    which examines each cell and says what is wrong. Both give the same result for a row.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        table: _Table,
+        *,
+        campaign_id: str,
+        catalogue: MetricCatalogue,
+        timezone: ZoneInfo,
+        window: tuple[datetime, datetime] | None,
+        max_quantity: int,
+        max_cell_chars: int,
+    ) -> None:
+        self.file = file
+        self.rows: list[TallyRow] = []
+        self.errors: list[RowError] = []
+        self.failed_rows = 0
+        self._campaign = campaign_id
+        self._catalogue = catalogue
+        self._timezone = timezone
+        self._window = window
+        if window is not None:
+            start, end = (moment.astimezone(timezone).date() for moment in window)
+            self._outside = f"outside the campaign ({start.isoformat()} – {end.isoformat()})"
+        self._max_quantity = max_quantity
+        self._max_chars = max_cell_chars
+        self._width = len(table.header)
+        self._extra_cells_are_errors = table.is_csv
+        self._keys: dict[str, int] = {}
+        # Stripped text -> parsed value, for texts that parsed valid (bounded by _CACHE_LIMIT).
+        self._metric_ids: dict[str, str] = {}
+        self._quantities: dict[str, int] = {}
+        self._moments: dict[str, tuple[datetime | None, str]] = {}
+        self._index = table.columns
+        self._columns = {field: (i, table.header[i]) for field, i in table.columns.items()}
+
+    @property
+    def total(self) -> int:
+        return len(self.rows) + self.failed_rows
+
+    def check_cells(self, records: list[tuple[int, _Cells]]) -> None:
+        for row, cells in records:
+            self.check_row(row, cells)
+
+    def check_texts(self, records: list[tuple[int, _Cells]]) -> None:
+        """Check CSV rows: in batches while they are clean, row by row around a bad one."""
+        if len(records) <= _SMALLEST_BATCH:
+            for row, cells in records:
+                self.check_row(row, cells)
+        elif not self._accept_batch(records):
+            step = -(-len(records) // _BATCH_SPLIT)
+            for start in range(0, len(records), step):
+                self.check_texts(records[start : start + step])
+
+    def _accept_batch(self, records: list[tuple[int, _Cells]]) -> bool:
+        """Accept all of `records` at once, or nothing (False) if any row needs a closer look.
+
+        Works column by column with C-level loops (map, zip, join, regex) so that no Python
+        code runs per row; state (rows, keys) changes only once the whole batch is known good.
+        """
+        numbers, rows = zip(*records, strict=True)
+        if set(map(len, rows)) != {self._width}:
+            return False
+        columns = list(zip(*rows, strict=True))
+        texts = {
+            field: list(map(str.strip, columns[index])) for field, index in self._index.items()
+        }
+        for column in texts.values():
+            if max(map(len, column)) > self._max_chars or _CONTROL.search("".join(column)):
+                return False
+        metric_ids = _known(texts["metric"], self._metric_ids, self._metric)
+        quantities = _known(texts["quantity"], self._quantities, self._quantity)
+        if metric_ids is None or quantities is None:
+            return False
+        if "occurred_at" in texts:
+            moments = _known(texts["occurred_at"], self._moments, self._occurred_at)
+            if moments is None:
+                return False
+            occurred: Iterable[datetime | None] = map(itemgetter(0), moments)
+            isos: Iterable[str] = map(itemgetter(1), moments)
+        else:
+            occurred, isos = repeat(None), repeat("")
+        given = texts.get("key")
+        named = [key for key in given if key] if given else []
+        if len(set(named)) != len(named) or not self._keys.keys().isdisjoint(named):
+            return False
+        keys: Iterable[str]
+        if given is not None and len(named) == len(given):
+            keys = given
+        else:
+            blank = repeat("")
+            derived = map(
+                blake2b.hexdigest,
+                map(
+                    _blake2b_16,
+                    map(
+                        str.encode,
+                        map(
+                            _KEY_SEPARATOR.join,
+                            zip(
+                                repeat(self._campaign),
+                                metric_ids,
+                                map(str, quantities),
+                                texts.get("item", blank),
+                                texts.get("venue", blank),
+                                isos,
+                                texts.get("recorded_by", blank),
+                                texts.get("note", blank),
+                                map(str, numbers),
+                            ),
+                        ),
+                    ),
+                ),
+            )
+            keys = (
+                derived
+                if given is None
+                else [key or new for key, new in zip(given, derived, strict=True)]
+            )
+        tallies = list(map(object.__new__, repeat(TallyRow, len(numbers))))
+        values = (
+            numbers,
+            metric_ids,
+            quantities,
+            self._optional(texts, "item"),
+            self._optional(texts, "venue"),
+            occurred,
+            self._optional(texts, "recorded_by"),
+            self._optional(texts, "note"),
+            keys,
+        )
+        for set_field, column_values in zip(_SLOTS, values, strict=True):
+            deque(map(set_field, tallies, column_values), maxlen=0)
+        self.rows.extend(tallies)
+        self._keys.update(zip(named, compress(numbers, given or ()), strict=True))
+        return True
+
+    @staticmethod
+    def _optional(texts: dict[str, list[str]], field: str) -> Iterable[str | None]:
+        column = texts.get(field)
+        return repeat(None) if column is None else map(_NONE_IF_EMPTY.get, column, column)
+
+    def check_row(self, row: int, cells: _Cells) -> None:
+        """Check one row cell by cell, recording every problem."""
+        if _is_blank(cells):
+            return
+        errors: list[RowError] = []
+        count = len(cells)
+        if count < self._width:
+            cells = [*cells, *[None] * (self._width - count)]
+
+        def parse(field: str, parse: Callable[[object], _T]) -> _T | None:
+            if field not in self._columns:
+                return None
+            index, column = self._columns[field]
+            try:
+                return parse(cells[index])
+            except _CellError as error:
+                errors.append(RowError(self.file, row, column, error.reason))
+                return None
+
+        metric = parse("metric", self._metric)
+        quantity = parse("quantity", self._quantity)
+        item = parse("item", self._text)
+        venue = parse("venue", self._text)
+        occurred = parse("occurred_at", self._occurred_at)
+        recorded_by = parse("recorded_by", self._text)
+        note = parse("note", self._text)
+        key = parse("key", self._text)
+        if count > self._width and self._extra_cells_are_errors:
+            extra = sum(1 for cell in cells[self._width :] if not _is_blank_cell(cell))
+            if extra:
+                errors.append(
+                    RowError(
+                        self.file,
+                        row,
+                        "",
+                        f"{extra} filled cell(s) beyond the last column of the header"
+                        " (a value with a comma, like 1,200, must be in quotes)",
+                    )
+                )
+        if key is not None:
+            first = self._keys.setdefault(key, row)
+            if first != row:
+                column = self._columns["key"][1]
+                reason = f"duplicate key {_show(key)} (first on row {first})"
+                errors.append(RowError(self.file, row, column, reason))
+        if errors or metric is None or quantity is None:
+            self.errors.extend(errors)
+            self.failed_rows += 1
+            return
+        occurred_at, iso = occurred or _NO_MOMENT  # no such column
+        if key is None:
+            fields = (metric, str(quantity), item, venue, iso, recorded_by, note, str(row))
+            key = _derive_key(self._campaign, *(text or "" for text in fields))
+        self.rows.append(
+            TallyRow(row, metric, quantity, item, venue, occurred_at, recorded_by, note, key)
+        )
+
+    def _text(self, value: object) -> str | None:
+        text = (value if type(value) is str else _cell_text(value)).strip()
+        if not text:
+            return None
+        if len(text) > self._max_chars:
+            raise _CellError(f"longer than {self._max_chars} characters ({len(text)})")
+        if control := _CONTROL.search(text):
+            raise _CellError(f"contains a control character (U+{ord(control[0]):04X})")
+        return text
+
+    def _metric(self, value: object) -> str:
+        text = self._text(value)
+        if text is None:
+            raise _CellError("empty; a metric is required")
+        known = self._metric_ids.get(text)
+        if known is not None:
+            return known
+        try:
+            metric = self._catalogue.resolve(text).id
+        except UnknownMetricError:
+            raise _CellError(f"unknown metric {_show(text)}") from None
+        _remember(self._metric_ids, text, metric)
+        return metric
+
+    def _quantity(self, value: object) -> int:
+        if type(value) is str:
+            text = value.strip()
+            known = self._quantities.get(text)
+            if known is None:
+                known = self._quantity_text(text)
+                _remember(self._quantities, text, known)
+            return known
+        if value is None:
+            raise _CellError("empty; a quantity is required")
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        # bool is an int to Python but TRUE is no quantity.
+        if type(value) is not int:
+            raise _CellError(f"not a whole number: {_show(_cell_text(value))}")
+        return self._quantity_range(value, str(value))
+
+    def _quantity_text(self, text: str) -> int:
+        if not text:
+            raise _CellError("empty; a quantity is required")
+        if len(text) > self._max_chars:
+            raise _CellError(f"longer than {self._max_chars} characters ({len(text)})")
+        if text.isdecimal():
+            digits = text
+        elif _THOUSANDS.fullmatch(text):
+            digits = text.replace(",", "")
+        elif match := _WHOLE_DECIMAL.fullmatch(text):
+            digits = match[1]
+        else:
+            raise _CellError(_why_not_whole(text))
+        # int() refuses very long digit strings; anything that long is over any limit anyway.
+        if len(digits) > len(str(self._max_quantity)) + 1:
+            raise _CellError(f"more than the limit of {self._max_quantity:,}: {_show(text)}")
+        return self._quantity_range(int(digits), text)
+
+    def _quantity_range(self, quantity: int, text: str) -> int:
+        if quantity <= 0:
+            raise _CellError(f"must be more than 0: {_show(text)}")
+        if quantity > self._max_quantity:
+            raise _CellError(f"more than the limit of {self._max_quantity:,}: {_show(text)}")
+        return quantity
+
+    def _occurred_at(self, value: object) -> tuple[datetime | None, str]:
+        """The time in UTC and its ISO text (part of derived keys); (None, "") when empty."""
+        if type(value) is str:
+            text = self._text(value)
+            if text is None:
+                _remember(self._moments, "", _NO_MOMENT)
+                return _NO_MOMENT
+            known = self._moments.get(text)
+            if known is not None:
+                return known
+            moment = _parse_datetime(text)
+            if moment is None:
+                raise _CellError(
+                    f"not a date: {_show(text)} (write 2019-04-15, 2019-04-15 10:30,"
+                    " 2019/4/15 or 2019年4月15日)"
+                )
+        elif value is None:
+            return _NO_MOMENT
+        elif isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, date):
+            moment = datetime.combine(value, time())
+        else:
+            raise _CellError(f"not a date: {_show(_cell_text(value))}")
+        try:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=self._timezone)
+            moment = moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise _CellError(f"not a date: {_show(_cell_text(value))}") from None
+        if self._window is not None and not self._window[0] <= moment <= self._window[1]:
+            raise _CellError(self._outside)
+        parsed: tuple[datetime | None, str] = (moment, moment.isoformat())
+        if type(value) is str:
+            _remember(self._moments, value.strip(), parsed)
+        return parsed
+
+
+# Set the slots of a TallyRow made with object.__new__: a dataclass(frozen=True) __init__
+# goes through object.__setattr__ per field, which would cost more than all checks of a row.
+_SLOTS = tuple(getattr(TallyRow, field.name).__set__ for field in fields(TallyRow))
+_KEY_SEPARATOR = "\x1f"  # a control character, so never inside an accepted cell
+_blake2b_16 = partial(blake2b, digest_size=16)
+_NONE_IF_EMPTY: dict[str, None] = {"": None}
+_NO_MOMENT: tuple[datetime | None, str] = (None, "")
+
+
+def _derive_key(campaign: str, *fields: str) -> str:
+    return blake2b(_KEY_SEPARATOR.join((campaign, *fields)).encode(), digest_size=16).hexdigest()
+
+
+def _known(
+    texts: list[str], cache: dict[str, _T], parse: Callable[[str], object]
+) -> list[_T] | None:
+    """The cached parse of each text, parsing the new ones; None if any is invalid."""
+    found = list(map(cache.get, texts))
+    if None in found:
+        try:
+            for text in {text for text, value in zip(texts, found, strict=True) if value is None}:
+                parse(text)
+        except _CellError:
+            return None
+        found = list(map(cache.get, texts))
+        if None in found:  # the bounded cache was cleared meanwhile
+            return None
+    return found  # type: ignore[return-value]
+
+
+def _remember(cache: dict[str, _T], text: str, value: _T) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[text] = value
+
+
+def _why_not_whole(text: str) -> str:
+    try:
+        number = float(text.replace(",", ""))
+    except ValueError:
+        return f"not a whole number: {_show(text)}"
+    if math.isfinite(number) and number <= 0:
+        return f"must be more than 0: {_show(text)}"
+    return f"not a whole number: {_show(text)}"
+
+
+def _parse_datetime(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    match = _LOCAL_DATE.fullmatch(text)
+    if match is None:
+        return None
+    hour = match["H"] or match["cH"] or "0"
+    minute = match["M"] or match["cM"] or "0"
+    try:
+        return datetime(
+            int(match["y"]),
+            int(match["m"]),
+            int(match["d"]),
+            int(hour),
+            int(minute),
+            int(match["S"] or "0"),
+        )
+    except ValueError:
+        return None
+
+
+def _show(text: str) -> str:
+    """`text` quoted for an error message, cut short so a huge cell makes a short message."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _cell_text(value: object) -> str:
+    """A spreadsheet cell's value as the text a user sees in it."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def _is_blank_cell(value: object) -> bool:
+    return value is None or (type(value) is str and not value.strip())
+
+
+def _is_blank(cells: _Cells) -> bool:
+    return all(_is_blank_cell(cell) for cell in cells)
+
+
+@contextmanager
+def _open_table(path: Path) -> Iterator[_Table]:
+    name = path.name
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise ImportFileError(
+            f"{name}: unsupported file type {suffix or '(none)'!r}; import .csv or .xlsx"
+            " (save .xls workbooks as .xlsx)"
+        )
+    with ExitStack() as stack:
+        if suffix == ".csv":
+            encoding = _csv_encoding(path)
+            try:
+                file = stack.enter_context(path.open(encoding=encoding, newline=""))
+            except OSError as error:
+                raise ImportFileError(f"{name}: cannot read the file ({error.strerror})") from None
+            reader = csv.reader(file)
+            try:
+                yield _find_header(name, enumerate(reader, 1), is_csv=True)
+            except csv.Error as error:
+                raise ImportFileError(
+                    f"{name}: line {reader.line_num}: not valid CSV ({error})"
+                ) from None
+        else:
+            sheet = _xlsx_records(path)
+            stack.callback(sheet.close)
+            yield _find_header(name, sheet, is_csv=False)
+
+
+def _csv_encoding(path: Path) -> str:
+    """utf-8-sig when the whole file is valid UTF-8, else GB18030 when it is valid GB18030."""
+    name = path.name
+    try:
+        with path.open("rb") as file:
+            head = file.read(4)
+            if head.startswith(b"PK\x03\x04"):
+                raise ImportFileError(f"{name}: an Excel workbook, not CSV; name it .xlsx")
+            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                raise ImportFileError(
+                    f"{name}: UTF-16 text is not supported; save it as 'CSV UTF-8' in Excel"
+                )
+            for encoding in ("utf-8-sig", "gb18030"):
+                file.seek(0)
+                decoder = codecs.getincrementaldecoder(encoding)("strict")
+                try:
+                    for chunk in iter(lambda: file.read(1 << 20), b""):
+                        decoder.decode(chunk)
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    continue
+                return encoding
+    except OSError as error:
+        raise ImportFileError(f"{name}: cannot read the file ({error.strerror})") from None
+    raise ImportFileError(
+        f"{name}: the text is neither UTF-8 nor GB18030; save it as 'CSV UTF-8' in Excel"
+    )
+
+
+def _xlsx_records(path: Path) -> Generator[tuple[int, _Cells], None, None]:
+    """The first sheet's rows, numbered as Excel numbers them."""
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    except OSError as error:
+        raise ImportFileError(f"{path.name}: cannot read the file ({error.strerror})") from None
+    except Exception as error:  # openpyxl raises many kinds on a corrupt or foreign file
+        raise ImportFileError(
+            f"{path.name}: not a readable .xlsx workbook ({type(error).__name__})"
+        ) from None
+    try:
+        sheet = workbook.worksheets[0]
+        # The stored dimensions may be wrong (some tools write A1:A1); read what is there.
+        sheet.reset_dimensions()
+        yield from enumerate(sheet.iter_rows(values_only=True), 1)
+    except Exception as error:  # a damaged sheet part fails only when it is read
+        raise ImportFileError(
+            f"{path.name}: not a readable .xlsx workbook ({type(error).__name__})"
+        ) from None
+    finally:
+        workbook.close()
+
+
+def _find_header(name: str, records: _Records, *, is_csv: bool) -> _Table:
+    first: list[str] | None = None
+    searched = 0
+    for row, cells in records:
+        if _is_blank(cells):
+            continue
+        header = [_cell_text(cell).replace("\ufeff", "").strip() for cell in cells]
+        columns: dict[str, int] = {}
+        repeated: list[tuple[str, str]] = []
+        for index, text in enumerate(header):
+            field = _ALIASES.get(_normalise_header(text))
+            if field is None:
+                continue
+            if field in columns:
+                repeated.append((field, text))
+            columns.setdefault(field, index)
+        if all(field in columns for field in _REQUIRED):
+            if repeated:
+                field, text = repeated[0]
+                raise ImportFileError(
+                    f"{name}: row {row}: columns {_show(header[columns[field]])} and"
+                    f" {_show(text)} both mean {field}"
+                )
+            return _Table(row, header, columns, records, is_csv)
+        first = first or header
+        searched += 1
+        if searched == _HEADER_SEARCH_ROWS:
+            break
+    if first is None:
+        raise ImportFileError(f"{name}: the file is empty")
+    wanted = ", ".join(f"{field}/{_COLUMN_NAMES[field][1]}" for field in _REQUIRED)
+    found = ", ".join(_show(text) for text in first[:12] if text) or "nothing"
+    raise ImportFileError(
+        f"{name}: no header row with the required columns {wanted} (first row has: {found})"
+    )

@@ -1,0 +1,189 @@
+"""The tables: campaigns and their targets, tallies and their rollups, recipients,
+summaries, deliveries, and the domain-event log that doubles as the audit trail.
+
+Times are stored as naive UTC (`UTCDateTime` adds the zone back on the way out), so
+SQLite and PostgreSQL hold the same values; local dates are derived with the campaign's
+timezone at the edges.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class CampaignStatus(enum.StrEnum):
+    scheduled = "scheduled"
+    running = "running"
+    closed = "closed"
+    reported = "reported"
+    cancelled = "cancelled"
+
+
+class Campaign(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=80)
+    kind: str = Field(max_length=60, index=True)
+    year: int = Field(index=True)
+    title: str = Field(max_length=200)
+    start_at: datetime = utc_column()
+    end_at: datetime = utc_column()
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    venue: str | None = Field(default=None, max_length=200)
+    partners: str | None = Field(default=None, max_length=500)
+    status: str = Field(default=CampaignStatus.scheduled, max_length=16, index=True)
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
+
+
+class CampaignTarget(SQLModel, table=True):
+    __tablename__ = "campaign_target"
+    campaign_id: str = Field(foreign_key="campaign.id", primary_key=True, max_length=80)
+    metric: str = Field(primary_key=True, max_length=60)
+    target: int = Field(sa_column=Column(BigInteger(), nullable=False))
+
+
+class CustomMetric(SQLModel, table=True):
+    __tablename__ = "custom_metric"
+    id: str = Field(primary_key=True, max_length=60)
+    zh: str = Field(max_length=60, unique=True)
+    en: str = Field(max_length=100)
+    unit_zh: str = Field(max_length=10)
+    unit_en: str = Field(max_length=30)
+    is_money: bool = False
+
+
+class Tally(SQLModel, table=True):
+    """One recorded event; a correction is a row of its own with a reason, never an edit."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "key", name="uq_tally_campaign_key"),)
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    campaign_id: str = Field(foreign_key="campaign.id", max_length=80)
+    metric: str = Field(max_length=60)
+    quantity: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    item: str | None = Field(default=None, max_length=500)
+    venue: str | None = Field(default=None, max_length=500)
+    occurred_at: datetime = utc_column()
+    # The campaign-local calendar day of occurred_at: what "by day" means to the organisers.
+    day: date
+    recorded_by: str | None = Field(default=None, max_length=500)
+    key: str = Field(max_length=200)
+    note: str | None = Field(default=None, max_length=500)
+    is_correction: bool = False
+    reason: str | None = Field(default=None, max_length=500)
+    source: str = Field(default="cli", max_length=200)
+    created_at: datetime = utc_column()
+
+
+class TallyRollup(SQLModel, table=True):
+    """Running totals kept in step with `tally` in the same transaction as each insert."""
+
+    __tablename__ = "tally_rollup"
+    campaign_id: str = Field(foreign_key="campaign.id", primary_key=True, max_length=80)
+    metric: str = Field(primary_key=True, max_length=60)
+    day: date = Field(primary_key=True)
+    venue: str = Field(primary_key=True, max_length=500, default="")
+    is_correction: bool = Field(primary_key=True, default=False)
+    total: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    tallies: int = Field(sa_column=Column(BigInteger(), nullable=False))
+
+
+class DomainEvent(SQLModel, table=True):
+    __tablename__ = "domain_event"
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    at: datetime = utc_column(index=True)
+    actor: str = Field(max_length=200)
+    kind: str = Field(max_length=60, index=True)
+    campaign_id: str | None = Field(default=None, max_length=80, index=True)
+    data: str = Field(default="{}", sa_column=Column(Text(), nullable=False))
+
+
+class RecipientChannel(enum.StrEnum):
+    email = "email"
+    wecom = "wecom"
+    dingtalk = "dingtalk"
+    feishu = "feishu"
+    webhook = "webhook"
+
+
+class Recipient(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(default=RecipientChannel.email, max_length=16)
+    # An email address, or a webhook URL (whose token is a secret: shown redacted).
+    address: str = Field(max_length=1000)
+    name: str | None = Field(default=None, max_length=200)
+    # None: receives the summaries of every campaign.
+    campaign_id: str | None = Field(default=None, foreign_key="campaign.id", max_length=80)
+    # Name of the environment variable holding a webhook signing secret; never the secret.
+    secret_env: str | None = Field(default=None, max_length=100)
+    created_at: datetime = utc_column()
+    removed_at: datetime | None = utc_column(nullable=True)
+
+
+class Summary(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("campaign_id", "version", name="uq_summary_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaign.id", max_length=80, index=True)
+    version: int
+    final: bool = True
+    compiled_at: datetime = utc_column()
+    figures: str = Field(sa_column=Column(Text(), nullable=False))
+    changes: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+
+
+class DeliveryStatus(enum.StrEnum):
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    retrying = "retrying"
+    failed = "failed"
+    unknown = "unknown"
+
+
+class Delivery(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("summary_id", "recipient_id", "channel", name="uq_delivery_once"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    summary_id: int = Field(foreign_key="summary.id", index=True)
+    recipient_id: int = Field(foreign_key="recipient.id")
+    channel: str = Field(max_length=16)
+    status: str = Field(default=DeliveryStatus.queued, max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = utc_column(nullable=True)
+    message_id: str | None = Field(default=None, max_length=200)
+    last_error: str | None = Field(default=None, max_length=1000)
+    sent_at: datetime | None = utc_column(nullable=True)
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()

@@ -1,0 +1,124 @@
+"""Who receives summaries: email addresses and chat-group robots, for all campaigns or one."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, col, or_, select
+
+from campaigns.audit import record_event
+from campaigns.errors import ConflictError, InvalidInputError, NotFoundError
+from campaigns.mail import HeaderInjectionError, check_header_value
+from campaigns.models import Recipient, RecipientChannel, utcnow
+from campaigns.planning import get_campaign
+
+_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$|^[^@\s<>\"]+@localhost$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+
+
+def add_recipient(
+    address: str,
+    *,
+    session: Session,
+    actor: str,
+    name: str | None = None,
+    campaign_id: str | None = None,
+    channel: str = RecipientChannel.email,
+    secret_env: str | None = None,
+) -> Recipient:
+    if channel not in RecipientChannel.__members__:
+        raise InvalidInputError(
+            f"--channel {channel!r}: expected one of {', '.join(RecipientChannel.__members__)}"
+        )
+    address = address.strip()
+    try:
+        check_header_value("recipient", address)
+        if name is not None:
+            check_header_value("--name", name)
+    except HeaderInjectionError as exc:
+        raise InvalidInputError(str(exc)) from None
+    if channel == RecipientChannel.email:
+        if not _EMAIL.match(address):
+            raise InvalidInputError(f"recipient {address!r}: not an email address")
+    else:
+        parts = urlsplit(address)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidInputError(f"recipient: a {channel} robot needs an http(s) URL")
+    if secret_env is not None and not _ENV_NAME.match(secret_env):
+        raise InvalidInputError(f"--secret-env {secret_env!r}: not an environment variable name")
+    if campaign_id is not None:
+        get_campaign(campaign_id, session=session)
+    duplicate = session.exec(
+        select(Recipient).where(
+            Recipient.address == address,
+            Recipient.channel == channel,
+            col(Recipient.removed_at).is_(None),
+            Recipient.campaign_id == campaign_id
+            if campaign_id is not None
+            else col(Recipient.campaign_id).is_(None),
+        )
+    ).first()
+    if duplicate is not None:
+        raise ConflictError(f"recipient {_shown(duplicate)} is already on the list")
+    recipient = Recipient(
+        channel=channel,
+        address=address,
+        name=name,
+        campaign_id=campaign_id,
+        secret_env=secret_env,
+        created_at=utcnow(),
+    )
+    session.add(recipient)
+    session.flush()
+    record_event(
+        "recipient.added",
+        session=session,
+        actor=actor,
+        campaign_id=campaign_id,
+        data={"recipient": _shown(recipient), "channel": channel},
+    )
+    return recipient
+
+
+def list_recipients(*, session: Session, campaign_id: str | None = None) -> list[Recipient]:
+    query = select(Recipient).where(col(Recipient.removed_at).is_(None)).order_by(col(Recipient.id))
+    if campaign_id is not None:
+        query = query.where(
+            or_(col(Recipient.campaign_id).is_(None), Recipient.campaign_id == campaign_id)
+        )
+    return list(session.exec(query))
+
+
+def remove_recipient(address: str, *, session: Session, actor: str) -> int:
+    matches = session.exec(
+        select(Recipient).where(
+            Recipient.address == address.strip(), col(Recipient.removed_at).is_(None)
+        )
+    ).all()
+    if not matches:
+        raise NotFoundError(f"no recipient {address!r} (see `campaigns recipients list`)")
+    for recipient in matches:
+        record_event(
+            "recipient.removed",
+            session=session,
+            actor=actor,
+            campaign_id=recipient.campaign_id,
+            data={"recipient": _shown(recipient)},
+        )
+        # Kept, not deleted: past deliveries still name who received them.
+        recipient.removed_at = utcnow()
+        session.add(recipient)
+    return len(matches)
+
+
+def _shown(recipient: Recipient) -> str:
+    return shown_address(recipient.channel, recipient.address)
+
+
+def shown_address(channel: str, address: str) -> str:
+    """What may be printed: robot URLs carry their token, so only the host is shown."""
+    if channel == RecipientChannel.email:
+        return address
+    parts = urlsplit(address)
+    return f"{channel}:{parts.scheme}://{parts.netloc}/…"

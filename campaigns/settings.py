@@ -1,0 +1,73 @@
+"""The one settings object: environment variables prefixed `CAMPAIGNS_` (or a `.env` file).
+
+Unset, everything falls back to the embedded defaults of a single office machine: a SQLite
+file and an outbox folder under the data dir, and an embedded Redis started by `serve`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CAMPAIGNS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path("campaigns-data"))
+    # Secret because URLs carry passwords; use `.get_secret_value()` only where connecting.
+    database_url: SecretStr | None = None
+    broker_url: SecretStr | None = None
+    smtp_url: SecretStr | None = None
+    mail_from: str = "campaigns@localhost"
+    mail_from_name: str = "宣传活动统计"
+    timezone: str = "Asia/Shanghai"
+    # Local time of day the interim digest of running campaigns goes out.
+    digest_time: str = "18:00"
+    dispatch_interval_seconds: float = 60.0
+    # Broker visibility timeout must exceed the task time limit, or Redis redelivers
+    # a task that is still running (a tally chunk counted twice is prevented by keys,
+    # but the work is wasted and an email send would race).
+    task_time_limit_seconds: int = 300
+    visibility_timeout_seconds: int = 900
+    delivery_max_attempts: int = 6
+    delivery_backoff_seconds: float = 30.0
+    delivery_backoff_max_seconds: float = 3600.0
+    import_chunk_size: int = 2000
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def database_url_value(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'campaigns.db').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def charts_dir(self) -> Path:
+        return self.data_dir / "charts"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

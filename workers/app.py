@@ -1,0 +1,55 @@
+"""The Celery app: Redis broker, JSON only, late acks, one message at a time per worker."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from campaigns.broker import broker_url
+from campaigns.settings import get_settings
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    app = Celery("campaigns", include=["workers.tasks"])
+    app.conf.update(
+        broker_url=broker_url(settings),
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.task_time_limit_seconds,
+        task_soft_time_limit=max(settings.task_time_limit_seconds - 30, 10),
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_seconds},
+        broker_connection_retry_on_startup=True,
+        task_default_queue="campaigns",
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "dispatch": {
+                "task": "campaigns.dispatch",
+                "schedule": settings.dispatch_interval_seconds,
+                # A dispatch not picked up before the next one is pointless.
+                "options": {"expires": settings.dispatch_interval_seconds},
+            }
+        },
+    )
+    if settings.visibility_timeout_seconds <= settings.task_time_limit_seconds:
+        raise ValueError(
+            "CAMPAIGNS_VISIBILITY_TIMEOUT_SECONDS must exceed CAMPAIGNS_TASK_TIME_LIMIT_SECONDS"
+        )
+    return app
+
+
+app = make_app()
+
+
+@worker_process_init.connect
+def _fresh_engine_per_process(**_: object) -> None:
+    from campaigns.db import reset_engine
+
+    reset_engine()
