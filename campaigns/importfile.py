@@ -131,7 +131,6 @@ class _CellError(Exception):
 
 
 _Cells = Sequence[object]
-_Records = Iterator[tuple[int, _Cells]]
 _T = TypeVar("_T")
 
 
@@ -140,7 +139,8 @@ class _Table:
     header_row: int
     header: list[str]
     columns: dict[str, int]
-    records: _Records
+    # The rows after the header, numbered on from `header_row` (empty rows included).
+    rows: Iterator[_Cells]
     # CSV cells are always text, which allows the fast path of `_RowChecker`.
     is_csv: bool
 
@@ -173,8 +173,10 @@ def read_tally_file(
             max_cell_chars=max_cell_chars,
         )
         check_chunk = checker.check_texts if table.is_csv else checker.check_cells
-        while chunk := list(islice(table.records, PROGRESS_EVERY)):
-            check_chunk(chunk)
+        first = table.header_row + 1
+        while chunk := list(islice(table.rows, PROGRESS_EVERY)):
+            check_chunk(first, chunk)
+            first += len(chunk)
             if progress is not None:
                 progress(checker.total)
     if checker.total == 0:
@@ -198,7 +200,7 @@ def write_rejects(report: ImportReport, source: Path) -> Path:
     rejected: list[tuple[int, list[str]]] = []
     with _open_table(source) as table:
         header = table.header
-        for row, cells in table.records:
+        for row, cells in enumerate(table.rows, table.header_row + 1):
             if row in reasons:
                 rejected.append((row, [_cell_text(cell) for cell in cells]))
     width = max([len(header), *(len(cells) for _, cells in rejected)])
@@ -264,27 +266,26 @@ class _RowChecker:
     def total(self) -> int:
         return len(self.rows) + self.failed_rows
 
-    def check_cells(self, records: list[tuple[int, _Cells]]) -> None:
-        for row, cells in records:
+    def check_cells(self, first: int, rows: list[_Cells]) -> None:
+        for row, cells in enumerate(rows, first):
             self.check_row(row, cells)
 
-    def check_texts(self, records: list[tuple[int, _Cells]]) -> None:
-        """Check CSV rows: in batches while they are clean, row by row around a bad one."""
-        if len(records) <= _SMALLEST_BATCH:
-            for row, cells in records:
-                self.check_row(row, cells)
-        elif not self._accept_batch(records):
-            step = -(-len(records) // _BATCH_SPLIT)
-            for start in range(0, len(records), step):
-                self.check_texts(records[start : start + step])
+    def check_texts(self, first: int, rows: list[_Cells]) -> None:
+        """Check CSV rows numbered from `first`: in batches while clean, singly near bad ones."""
+        if len(rows) <= _SMALLEST_BATCH:
+            self.check_cells(first, rows)
+        elif not self._accept_batch(first, rows):
+            step = -(-len(rows) // _BATCH_SPLIT)
+            for start in range(0, len(rows), step):
+                self.check_texts(first + start, rows[start : start + step])
 
-    def _accept_batch(self, records: list[tuple[int, _Cells]]) -> bool:
-        """Accept all of `records` at once, or nothing (False) if any row needs a closer look.
+    def _accept_batch(self, first: int, rows: list[_Cells]) -> bool:
+        """Accept all of `rows` at once, or nothing (False) if any row needs a closer look.
 
         Works column by column with C-level loops (map, zip, join, regex) so that no Python
         code runs per row; state (rows, keys) changes only once the whole batch is known good.
         """
-        numbers, rows = zip(*records, strict=True)
+        numbers = range(first, first + len(rows))
         if set(map(len, rows)) != {self._width}:
             return False
         columns = list(zip(*rows, strict=True))
@@ -292,7 +293,11 @@ class _RowChecker:
             field: list(map(str.strip, columns[index])) for field, index in self._index.items()
         }
         for column in texts.values():
-            if max(map(len, column)) > self._max_chars or _CONTROL.search("".join(column)):
+            if max(map(len, column)) > self._max_chars:
+                return False
+            joined = "".join(column)
+            # isprintable is quick but also False for fine characters such as U+3000.
+            if not joined.isprintable() and _CONTROL.search(joined):
                 return False
         metric_ids = _known(texts["metric"], self._metric_ids, self._metric)
         quantities = _known(texts["quantity"], self._quantities, self._quantity)
@@ -642,7 +647,7 @@ def _open_table(path: Path) -> Iterator[_Table]:
                 raise ImportFileError(f"{name}: cannot read the file ({error.strerror})") from None
             reader = csv.reader(file)
             try:
-                yield _find_header(name, enumerate(reader, 1), is_csv=True)
+                yield _find_header(name, reader, is_csv=True)
             except csv.Error as error:
                 raise ImportFileError(
                     f"{name}: line {reader.line_num}: not valid CSV ({error})"
@@ -682,7 +687,7 @@ def _csv_encoding(path: Path) -> str:
     )
 
 
-def _xlsx_records(path: Path) -> Generator[tuple[int, _Cells], None, None]:
+def _xlsx_records(path: Path) -> Generator[_Cells, None, None]:
     """The first sheet's rows, numbered as Excel numbers them."""
     from openpyxl import load_workbook
 
@@ -698,7 +703,7 @@ def _xlsx_records(path: Path) -> Generator[tuple[int, _Cells], None, None]:
         sheet = workbook.worksheets[0]
         # The stored dimensions may be wrong (some tools write A1:A1); read what is there.
         sheet.reset_dimensions()
-        yield from enumerate(sheet.iter_rows(values_only=True), 1)
+        yield from sheet.iter_rows(values_only=True)
     except Exception as error:  # a damaged sheet part fails only when it is read
         raise ImportFileError(
             f"{path.name}: not a readable .xlsx workbook ({type(error).__name__})"
@@ -707,10 +712,10 @@ def _xlsx_records(path: Path) -> Generator[tuple[int, _Cells], None, None]:
         workbook.close()
 
 
-def _find_header(name: str, records: _Records, *, is_csv: bool) -> _Table:
+def _find_header(name: str, rows: Iterator[_Cells], *, is_csv: bool) -> _Table:
     first: list[str] | None = None
     searched = 0
-    for row, cells in records:
+    for row, cells in enumerate(rows, 1):
         if _is_blank(cells):
             continue
         header = [_cell_text(cell).replace("\ufeff", "").strip() for cell in cells]
@@ -730,7 +735,7 @@ def _find_header(name: str, records: _Records, *, is_csv: bool) -> _Table:
                     f"{name}: row {row}: columns {_show(header[columns[field]])} and"
                     f" {_show(text)} both mean {field}"
                 )
-            return _Table(row, header, columns, records, is_csv)
+            return _Table(row, header, columns, rows, is_csv)
         first = first or header
         searched += 1
         if searched == _HEADER_SEARCH_ROWS:

@@ -69,10 +69,17 @@ class Env:
     data_dir: Path
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
-    def run(self, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 120, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [CAMPAIGNS, *args], env=self.vars, capture_output=True, text=True, timeout=timeout,
-            input=input, cwd=self.data_dir,
+            [CAMPAIGNS, *args],
+            env=self.vars,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            cwd=self.data_dir,
         )
 
     def ok(self, *args: str, timeout: float = 120) -> str:
@@ -92,11 +99,18 @@ class Env:
         finally:
             engine.dispose()
 
-    def start(self, *args: str, ready: str | None = None, timeout: float = 60) -> subprocess.Popen[str]:
+    def start(
+        self, *args: str, ready: str | None = None, timeout: float = 60
+    ) -> subprocess.Popen[str]:
         """A long-running `campaigns` process; with `ready`, wait for that text in its log."""
         process = subprocess.Popen(
-            [CAMPAIGNS, *args], env=self.vars, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, cwd=self.data_dir, start_new_session=True,
+            [CAMPAIGNS, *args],
+            env=self.vars,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.data_dir,
+            start_new_session=True,
         )
         self.processes.append(process)
         log_path = self.data_dir / f"{args[0]}-{process.pid}.log"
@@ -116,7 +130,9 @@ class Env:
             deadline = time.monotonic() + timeout
             while not seen.wait(0.2):
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"campaigns {args[0]} did not start:\n{log_path.read_text()}")
+                    raise AssertionError(
+                        f"campaigns {args[0]} did not start:\n{log_path.read_text()}"
+                    )
         return process
 
     def stop_all(self) -> None:
@@ -131,10 +147,9 @@ class Env:
                 process.wait()
 
 
-@pytest.fixture
-def env(database_url: str, tmp_path: Path) -> Iterator[Env]:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
+def make_env(database_url: str, data_dir: Path) -> Env:
+    """A fresh installation: its own data dir and database, migrated."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     variables = {
         key: value for key, value in os.environ.items() if not key.startswith("CAMPAIGNS_")
     }
@@ -147,6 +162,12 @@ def env(database_url: str, tmp_path: Path) -> Iterator[Env]:
     )
     environment = Env(variables, data_dir)
     environment.ok("init")
+    return environment
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> Iterator[Env]:
+    environment = make_env(database_url, tmp_path / "data")
     yield environment
     environment.stop_all()
 

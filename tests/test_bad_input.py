@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from tests.conftest import Env
+from tests.conftest import Env, make_env
+from tests.servers import fresh_database
 
 
 def _snapshot(env: Env) -> dict[str, int]:
@@ -19,10 +22,21 @@ def _snapshot(env: Env) -> dict[str, int]:
         }
 
 
-@pytest.fixture
-def planned(env: Env) -> Env:
-    env.ok("create", "world-ip-day", "--year", "2019")
-    return env
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def planned(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Env]:
+    """One installation shared by every case: each case checks it is left unchanged."""
+    data_dir = tmp_path_factory.mktemp("bad-input")
+    if request.param == "sqlite":
+        env = make_env(f"sqlite:///{data_dir / 'campaigns.db'}", data_dir)
+        env.ok("create", "world-ip-day", "--year", "2019")
+        yield env
+        return
+    with fresh_database(request.getfixturevalue("postgres_server_url")) as url:
+        env = make_env(url, data_dir)
+        env.ok("create", "world-ip-day", "--year", "2019")
+        yield env
 
 
 @pytest.mark.parametrize(
@@ -31,15 +45,42 @@ def planned(env: Env) -> Env:
         (["log", "2019-no-such", "materials", "3", "--at", "2019-04-26"], "unknown campaign"),
         (["log", "2019-world-ip-day", "leaflets", "3", "--at", "2019-04-26"], "unknown metric"),
         (["log", "2019-world-ip-day", "materials", "--at", "2019-04-26", "--", "-3"], "positive"),
-        (["log", "2019-world-ip-day", "materials", "abc", "--at", "2019-04-26"], "not a whole number"),
-        (["log", "2019-world-ip-day", "materials", "1.5", "--at", "2019-04-26"], "not a whole number"),
+        (
+            ["log", "2019-world-ip-day", "materials", "abc", "--at", "2019-04-26"],
+            "not a whole number",
+        ),
+        (
+            ["log", "2019-world-ip-day", "materials", "1.5", "--at", "2019-04-26"],
+            "not a whole number",
+        ),
         (["log", "2019-world-ip-day", "materials", "3", "--at", "26th April"], "not a date"),
-        (["log", "2019-world-ip-day", "materials", "3", "--at", "2019-05-30"], "outside the campaign"),
+        (
+            ["log", "2019-world-ip-day", "materials", "3", "--at", "2019-05-30"],
+            "outside the campaign",
+        ),
         (["create", "world-ip-day", "--year", "2019"], "already exists"),
-        (["create", "custom-day", "--year", "2019", "--start", "2019-02-30", "--end", "2019-03-01"], "not a date"),
+        (
+            [
+                "create",
+                "custom-day",
+                "--year",
+                "2019",
+                "--start",
+                "2019-02-30",
+                "--end",
+                "2019-03-01",
+            ],
+            "not a date",
+        ),
         (["create", "custom-day", "--year", "2019"], "give --start and --end"),
-        (["create", "world-ip-day", "--year", "2019", "--id", "x", "--target", "leaflets=3"], "unknown metric"),
-        (["create", "world-ip-day", "--year", "2019", "--id", "y", "--title", "a\r\nBcc: x@y"], "control characters"),
+        (
+            ["create", "world-ip-day", "--year", "2019", "--id", "x", "--target", "leaflets=3"],
+            "unknown metric",
+        ),
+        (
+            ["create", "world-ip-day", "--year", "2019", "--id", "y", "--title", "a\r\nBcc: x@y"],
+            "control characters",
+        ),
         (["show", "2019-no-such"], "unknown campaign"),
         (["summary", "2019-world-ip-day", "--format", "pdf"], "--format"),
         (["correct", "2019-world-ip-day", "materials", "5", "--reason", " "], "must say why"),

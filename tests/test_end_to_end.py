@@ -21,9 +21,20 @@ def test_tallies_in_summary_out_one_email_per_recipient(
 
     today = date.today()
     env.ok(
-        "create", "world-ip-day", "--year", str(today.year),
-        "--start", str(today - timedelta(days=1)), "--end", str(today + timedelta(days=1)),
-        "--venue", "新世纪广场", "--target", "materials=300", "--id", "ip-week",
+        "create",
+        "world-ip-day",
+        "--year",
+        str(today.year),
+        "--start",
+        str(today - timedelta(days=1)),
+        "--end",
+        str(today + timedelta(days=1)),
+        "--venue",
+        "新世纪广场",
+        "--target",
+        "materials=300",
+        "--id",
+        "ip-week",
     )
     env.ok("recipients", "add", "leader@bureau.example", "--name", "局长")
     env.ok("recipients", "add", "office@bureau.example")
@@ -40,7 +51,8 @@ def test_tallies_in_summary_out_one_email_per_recipient(
 
     received = smtp_server.messages
     assert sorted(r for m in received for r in m.rcpt_tos) == [
-        "leader@bureau.example", "office@bureau.example"
+        "leader@bureau.example",
+        "office@bureau.example",
     ]
     message = received[0].message
     assert "世界知识产权日" in str(message["Subject"])

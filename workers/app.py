@@ -11,7 +11,10 @@ from campaigns.settings import get_settings
 
 def make_app() -> Celery:
     settings = get_settings()
-    app = Celery("campaigns", include=["workers.tasks"])
+    app = Celery(
+        "campaigns",
+        include=["workers.tally_tasks", "workers.summary_tasks", "workers.delivery_tasks"],
+    )
     app.conf.update(
         broker_url=broker_url(settings),
         task_serializer="json",

@@ -11,7 +11,14 @@ from campaigns.errors import CampaignsError
 
 
 def build_app() -> typer.Typer:
-    from campaigns.cli import planning_cmds, recipients_cmds, report_cmds, run_cmds, tally_cmds
+    from campaigns.cli import (
+        delivery_cmds,
+        planning_cmds,
+        recipients_cmds,
+        run_cmds,
+        summary_cmds,
+        tally_cmds,
+    )
 
     app = typer.Typer(
         help="Plan public-awareness campaigns, record tallies, deliver outcome summaries.",
@@ -20,7 +27,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
-    for group in (planning_cmds, tally_cmds, report_cmds, run_cmds):
+    for group in (planning_cmds, tally_cmds, summary_cmds, delivery_cmds, run_cmds):
         app.add_typer(group.app)
     app.add_typer(recipients_cmds.app, name="recipients", help="Who receives summaries.")
     return app
@@ -42,7 +49,8 @@ def main() -> None:
         fail("interrupted", 130)
     except typer.TyperException as exc:
         # Usage errors (missing argument, unknown option): click's text, on one line.
-        message = getattr(exc, "format_message", lambda: str(exc))()
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
         fail(" ".join(message.split()), getattr(exc, "exit_code", 2))
     except Exception as exc:
         if type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "redis", "kombu"):

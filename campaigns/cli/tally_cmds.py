@@ -36,7 +36,7 @@ def log(
         float, typer.Option(help="Seconds to wait until it is counted (0: don't).")
     ] = 30.0,
 ) -> None:
-    """Record one tally, e.g. `campaigns log 2019-world-ip-day materials 300`."""
+    """Record one tally: `campaigns log 2019-world-ip-day materials 300`."""
     from campaigns.cli.publish import publish_tallies, wait_for_keys
 
     tally = _validated(

@@ -1,0 +1,29 @@
+"""Lifecycle tasks: the periodic dispatcher and summary compilation. Ids in, domain calls out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from campaigns.audit import current_actor
+from campaigns.db import session_scope
+from campaigns.dispatcher import compile_and_list, run_dispatch
+from campaigns.models import utcnow
+from workers.app import app
+from workers.delivery_tasks import send_delivery
+
+
+@app.task(name="campaigns.dispatch")
+def dispatch() -> dict[str, Any]:
+    result = run_dispatch(session_scope, now=utcnow())
+    # Enqueued only now, after every transaction of the pass has committed.
+    for delivery_id in result.deliveries:
+        send_delivery.delay(delivery_id)
+    return {"opened": result.opened, "closed": result.closed, "reported": result.reported}
+
+
+@app.task(name="campaigns.compile_summary")
+def compile_summary(campaign_id: str) -> None:
+    for delivery_id in compile_and_list(
+        session_scope, campaign_id, actor=current_actor(), now=utcnow()
+    ):
+        send_delivery.delay(delivery_id)
