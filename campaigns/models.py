@@ -185,5 +185,40 @@ class Delivery(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=200)
     last_error: str | None = Field(default=None, max_length=1000)
     sent_at: datetime | None = utc_column(nullable=True)
+    # The broker task that holds the current attempt: its redelivery knows the attempt died.
+    claimed_by: str | None = Field(default=None, max_length=200)
+    # Set (and committed) just before the message leaves in the current attempt, e.g. before
+    # SMTP's final ".": an attempt that died after it may have delivered the message.
+    data_sent_at: datetime | None = utc_column(nullable=True)
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
+
+
+class DeadLetter(SQLModel, table=True):
+    """A task message that failed or crashed its worker too often: kept, shown, replayable."""
+
+    __tablename__ = "dead_letter"
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str = Field(max_length=64, unique=True)
+    task_name: str = Field(max_length=100)
+    args: str = Field(sa_column=Column(Text(), nullable=False))
+    error: str = Field(sa_column=Column(Text(), nullable=False))
+    attempts: int
+    created_at: datetime = utc_column()
+    replayed_at: datetime | None = utc_column(nullable=True)
+
+
+class Digest(SQLModel, table=True):
+    """An evening's interim digest of a running campaign: at most one per campaign and day.
+
+    The digest itself is a non-final `Summary` (its deliveries hang off that row); its
+    version is negative (-1, -2, ...) so final summaries keep the numbers 1, 2, ...
+    """
+
+    __table_args__ = (UniqueConstraint("campaign_id", "day", name="uq_digest_day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaign.id", max_length=80)
+    # The campaign-local calendar day the digest covers.
+    day: date
+    summary_id: int = Field(foreign_key="summary.id", unique=True)
+    created_at: datetime = utc_column()

@@ -35,10 +35,21 @@ class Settings(BaseSettings):
     # but the work is wasted and an email send would race).
     task_time_limit_seconds: int = 300
     visibility_timeout_seconds: int = 900
-    delivery_max_attempts: int = 6
-    delivery_backoff_seconds: float = 30.0
-    delivery_backoff_max_seconds: float = 3600.0
+    # Retries of 4xx replies, connection errors, 429/5xx: attempt n waits
+    # min(backoff * 2**(n-1), backoff_max) seconds, or longer when the server says so
+    # (Retry-After); after max_attempts the delivery is `failed`.
+    delivery_max_attempts: int = Field(default=6, ge=1)
+    delivery_backoff_seconds: float = Field(default=30.0, gt=0)
+    delivery_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # Every SMTP socket operation, the wait for the reply to the final "." included.
+    delivery_smtp_timeout_seconds: float = Field(default=60.0, gt=0)
+    delivery_webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     import_chunk_size: int = 2000
+    # Counted failures (or worker crashes) of one task message before it is quarantined.
+    poison_limit: int = 5
+    retry_backoff_seconds: float = 1.0
+    # Kept short: a retry is a broker message with an ETA, and ETAs should stay near-term.
+    retry_backoff_max_seconds: float = 60.0
 
     @field_validator("timezone")
     @classmethod

@@ -14,6 +14,8 @@ def make_app() -> Celery:
     app = Celery(
         "campaigns",
         include=["workers.tally_tasks", "workers.summary_tasks", "workers.delivery_tasks"],
+        # Every task retries transient failures and quarantines poison messages.
+        task_cls="workers.reliability:ReliableTask",
     )
     app.conf.update(
         broker_url=broker_url(settings),

@@ -12,6 +12,7 @@ from campaigns.errors import CampaignsError
 
 def build_app() -> typer.Typer:
     from campaigns.cli import (
+        deadletter_cmds,
         delivery_cmds,
         planning_cmds,
         recipients_cmds,
@@ -30,6 +31,7 @@ def build_app() -> typer.Typer:
     for group in (planning_cmds, tally_cmds, summary_cmds, delivery_cmds, run_cmds):
         app.add_typer(group.app)
     app.add_typer(recipients_cmds.app, name="recipients", help="Who receives summaries.")
+    app.add_typer(deadletter_cmds.app, name="dead-letters", help="Quarantined task messages.")
     return app
 
 

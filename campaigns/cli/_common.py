@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -20,7 +21,8 @@ def console() -> Console:
     if not _console:
         from rich.console import Console
 
-        _console.append(Console(highlight=False))
+        # Piped output (scripts, logs) is not cut to 80 columns.
+        _console.append(Console(highlight=False, width=None if sys.stdout.isatty() else 200))
     return _console[0]
 
 
