@@ -54,6 +54,9 @@ def _is_transient(exc: BaseException) -> bool:
 
 class ReliableTask(Task):  # type: ignore[type-arg]
     abstract = True
+    # Retries never run out by count (Celery's default is 3, after which the message would
+    # be acked as failed and its tallies lost); the poison limit and backoff bound them.
+    max_retries = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         settings = get_settings()
