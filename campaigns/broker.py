@@ -18,7 +18,7 @@ def broker_url(settings: Settings) -> str:
     running = find_embedded_redis(settings.data_dir)
     if running is None:
         raise BrokerUnavailableError(
-            f"no broker: start `campaigns serve` (data dir {settings.data_dir}) "
+            f"no broker: start `campaigns serve` (data dir {settings.data_dir.resolve()}) "
             "or set CAMPAIGNS_BROKER_URL"
         )
     return running.broker_url

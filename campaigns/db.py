@@ -2,7 +2,8 @@
 
 SQLite runs in WAL mode with a busy timeout so a worker writing tallies and a CLI
 reading totals do not trip over each other; `BEGIN IMMEDIATE` takes the write lock up
-front so read-then-write transactions cannot deadlock on lock upgrade.
+front so read-then-write transactions cannot deadlock on lock upgrade, except in
+`read_session`, whose plain `BEGIN` reads a snapshot without waiting for writers.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 from campaigns.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# Execution option of sessions that never write (see `read_session`).
+READ_ONLY = "campaigns_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -39,7 +41,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, poolclass=NullPool)
+        # Pooled: a connection kept open skips the pragmas per session, and closing the last
+        # connection of a WAL database checkpoints it, which is too costly per chunk.
+        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=2, max_overflow=8)
         _tune_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -59,7 +63,11 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader that only polls must not queue for the write lock behind the workers.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 _engine_pid: int | None = None
@@ -95,6 +103,17 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_session(engine: Engine | None = None) -> Iterator[Session]:
+    """A session for reading only: on SQLite its transaction does not take the write lock."""
+    bound = (engine or get_engine()).execution_options(**{READ_ONLY: True})
+    with Session(bound, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 def upgrade_database(engine: Engine | None = None) -> None:

@@ -1,7 +1,9 @@
 """The periodic step that moves every campaign along and finds work that fell through.
 
 Each unit of work commits on its own, so one broken campaign does not hold up the rest,
-and every step is a compare-and-set: running two dispatchers at once is safe.
+and every step is guarded by the database (a compare-and-set transition, or a unique
+row): running two dispatchers at once is safe. Nothing is scheduled ahead in the broker:
+a campaign that ends in three weeks is simply found due by the pass after its end.
 """
 
 from __future__ import annotations
@@ -10,14 +12,20 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlmodel import Session, select
 
 from campaigns.delivery import due_deliveries
-from campaigns.lifecycle import awaiting_summary, due_to_close, due_to_open, transition
-from campaigns.models import CampaignStatus, Delivery
-from campaigns.summary import compile_final_summary
+from campaigns.lifecycle import (
+    awaiting_summary,
+    due_for_digest,
+    due_to_close,
+    due_to_open,
+    transition,
+)
+from campaigns.models import CampaignStatus, Delivery, Summary
+from campaigns.summary import compile_digest, compile_final_summary
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,7 @@ class DispatchResult:
     opened: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
     reported: list[str] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
     deliveries: list[int] = field(default_factory=list)
 
 
@@ -38,8 +47,13 @@ def run_dispatch(
     now: datetime,
     actor: str = "dispatcher",
     stale_after: timedelta = timedelta(minutes=5),
+    digest_at: time | None = None,
 ) -> DispatchResult:
-    """One pass. Returns the deliveries to enqueue: the caller sends them after commit."""
+    """One pass at `now`. Returns the deliveries to enqueue: the caller sends them after commit.
+
+    With `digest_at` (campaign-local time of day), running campaigns past it get that
+    day's interim digest.
+    """
     result = DispatchResult()
     with sessions() as session:
         ids = due_to_open(session=session, now=now)
@@ -67,14 +81,33 @@ def run_dispatch(
                 now=now,
             ):
                 result.closed.append(campaign_id)
+    if digest_at is not None:
+        with sessions() as session:
+            due = due_for_digest(session=session, now=now, at=digest_at)
+        for campaign_id, day in due:
+            try:
+                with sessions() as session:
+                    digest = compile_digest(campaign_id, day, session=session, actor=actor, now=now)
+                    queued = [] if digest is None else _deliveries_of(digest, session=session)
+            except Exception:
+                log.exception("the digest of %s failed; the next pass retries", campaign_id)
+                continue
+            # Only once committed: a rolled-back digest has no deliveries to send.
+            if digest is not None:
+                result.digests.append(campaign_id)
+                result.deliveries += queued
     with sessions() as session:
         ids = awaiting_summary(session=session)
     for campaign_id in ids:
         try:
-            result.deliveries += compile_and_list(sessions, campaign_id, actor=actor, now=now)
-            result.reported.append(campaign_id)
+            compiled = compile_if_due(sessions, campaign_id, actor=actor, now=now)
         except Exception:
             log.exception("compiling the summary of %s failed; the next pass retries", campaign_id)
+            continue
+        # None: another dispatcher (or a compile task) won the transition.
+        if compiled is not None:
+            result.reported.append(campaign_id)
+            result.deliveries += compiled
     with sessions() as session:
         result.deliveries += due_deliveries(session=session, now=now, stale_after=stale_after)
     return result
@@ -84,9 +117,19 @@ def compile_and_list(
     sessions: SessionFactory, campaign_id: str, *, actor: str, now: datetime
 ) -> list[int]:
     """Compile the summary if it is due; the ids of the deliveries it queued."""
+    return compile_if_due(sessions, campaign_id, actor=actor, now=now) or []
+
+
+def compile_if_due(
+    sessions: SessionFactory, campaign_id: str, *, actor: str, now: datetime
+) -> list[int] | None:
+    """The deliveries of the summary compiled now (committed), or None if none was due."""
     with sessions() as session:
         summary = compile_final_summary(campaign_id, session=session, actor=actor, now=now)
-        if summary is None:
-            return []
-        query = select(Delivery.id).where(Delivery.summary_id == summary.id)
-        return [delivery_id for delivery_id in session.exec(query) if delivery_id is not None]
+        queued = None if summary is None else _deliveries_of(summary, session=session)
+    return queued
+
+
+def _deliveries_of(summary: Summary, *, session: Session) -> list[int]:
+    query = select(Delivery.id).where(Delivery.summary_id == summary.id)
+    return [delivery_id for delivery_id in session.exec(query) if delivery_id is not None]

@@ -7,15 +7,16 @@ them: the database decides, not timing.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from campaigns.audit import record_event
 from campaigns.errors import ConflictError
-from campaigns.models import Campaign, CampaignStatus, utcnow
-from campaigns.planning import get_campaign
+from campaigns.models import Campaign, CampaignStatus, Digest, utcnow
+from campaigns.planning import get_campaign, local_days
 
 
 def transition(
@@ -73,6 +74,28 @@ def due_to_close(*, session: Session, now: datetime) -> list[str]:
 
 def awaiting_summary(*, session: Session) -> list[str]:
     return list(session.exec(select(Campaign.id).where(Campaign.status == CampaignStatus.closed)))
+
+
+def due_for_digest(*, session: Session, now: datetime, at: time) -> list[tuple[str, date]]:
+    """(campaign, local day) of running campaigns past `at` local time today, digest not sent.
+
+    Not on a campaign's last day: its final summary follows at midnight, and a one-day
+    campaign needs no interim digest at all. A day whose evening the dispatcher missed
+    entirely is skipped, not sent late the next day.
+    """
+    due = []
+    for campaign in session.exec(select(Campaign).where(Campaign.status == CampaignStatus.running)):
+        local = now.astimezone(ZoneInfo(campaign.timezone))
+        first, last = local_days(campaign)
+        if local.time() >= at and first <= local.date() < last:
+            due.append((campaign.id, local.date()))
+    if not due:
+        return []
+    sent = session.exec(
+        select(Digest).where(col(Digest.campaign_id).in_([campaign_id for campaign_id, _ in due]))
+    )
+    done = {(digest.campaign_id, digest.day) for digest in sent}
+    return [item for item in due if item not in done]
 
 
 def close_campaign(

@@ -92,7 +92,8 @@ def build_summary_message(
     `attachments` the top level is the multipart/alternative.
 
     `html` must contain the literal "cid:chart" exactly when `chart_png` is given; it is
-    replaced by the image's real Content-ID. `attachments` are (filename, data, mime type).
+    replaced by the image's real Content-ID. `attachments` are (filename, data, mime type);
+    a `text/*` attachment's data must be UTF-8 (its Content-Type says so).
     """
     from_address = _address("From", sender, sender_name)
     to_address = _address("To", to, to_name)
@@ -131,7 +132,11 @@ def build_summary_message(
         )
 
     for filename, data, maintype, subtype in checked_attachments:
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        # Without a charset, readers take text as US-ASCII and garble the Chinese.
+        params = {"charset": "utf-8"} if maintype == "text" else None
+        msg.add_attachment(
+            data, maintype=maintype, subtype=subtype, filename=filename, params=params
+        )
     return msg
 
 

@@ -12,7 +12,17 @@ import enum
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -87,7 +97,17 @@ class CustomMetric(SQLModel, table=True):
 class Tally(SQLModel, table=True):
     """One recorded event; a correction is a row of its own with a reason, never an edit."""
 
-    __table_args__ = (UniqueConstraint("campaign_id", "key", name="uq_tally_campaign_key"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "key", name="uq_tally_campaign_key"),
+        # Summaries list corrections; partial, so ordinary tallies cost it nothing to insert.
+        Index(
+            "ix_tally_corrections",
+            "campaign_id",
+            "occurred_at",
+            sqlite_where=text("is_correction IS 1"),
+            postgresql_where=text("is_correction IS true"),
+        ),
+    )
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     campaign_id: str = Field(foreign_key="campaign.id", max_length=80)
     metric: str = Field(max_length=60)
@@ -222,3 +242,39 @@ class Digest(SQLModel, table=True):
     day: date
     summary_id: int = Field(foreign_key="summary.id", unique=True)
     created_at: datetime = utc_column()
+
+
+class TallyBatch(SQLModel, table=True):
+    """One publication of tallies (an import, a log, a correction) and what it must add up to.
+
+    Written and committed by the CLI before the chunks go to the broker; each stored chunk
+    leaves a `TallyBatchChunk`, so progress and a lost chunk show without reading tallies.
+    """
+
+    __tablename__ = "tally_batch"
+    id: str = Field(primary_key=True, max_length=32)
+    campaign_id: str = Field(foreign_key="campaign.id", max_length=80, index=True)
+    source: str = Field(max_length=200)
+    # BLAKE2b of the imported file's bytes: the same file imported again is recognised.
+    digest: str | None = Field(default=None, max_length=64, index=True)
+    tallies: int
+    chunks: int
+    actor: str = Field(max_length=200)
+    created_at: datetime = utc_column()
+    # Unset while the chunks are being published (or if publishing failed half-way).
+    published_at: datetime | None = utc_column(nullable=True)
+
+
+class TallyBatchChunk(SQLModel, table=True):
+    """A chunk of a batch that a worker has dealt with, written in the chunk's own transaction:
+    a redelivered chunk finds it and does nothing."""
+
+    __tablename__ = "tally_batch_chunk"
+    batch_id: str = Field(foreign_key="tally_batch.id", primary_key=True, max_length=32)
+    seq: int = Field(primary_key=True)
+    tallies: int
+    # How many of the chunk's tallies were new; the others had been counted before.
+    stored: int
+    # Why the chunk was not stored (the campaign was cancelled or reported meanwhile).
+    refused: str | None = Field(default=None, max_length=500)
+    done_at: datetime = utc_column()

@@ -15,6 +15,7 @@ from campaigns.planning import get_campaign
 
 _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$|^[^@\s<>\"]+@localhost$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+_SIGNED_CHANNELS = (RecipientChannel.dingtalk.value, RecipientChannel.feishu.value)
 
 
 def add_recipient(
@@ -45,8 +46,15 @@ def add_recipient(
         parts = urlsplit(address)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise InvalidInputError(f"recipient: a {channel} robot needs an http(s) URL")
-    if secret_env is not None and not _ENV_NAME.match(secret_env):
-        raise InvalidInputError(f"--secret-env {secret_env!r}: not an environment variable name")
+    if secret_env is not None:
+        if not _ENV_NAME.match(secret_env):
+            raise InvalidInputError(
+                f"--secret-env {secret_env!r}: not an environment variable name"
+            )
+        if channel not in _SIGNED_CHANNELS:
+            raise InvalidInputError(
+                f"--secret-env: only {' and '.join(_SIGNED_CHANNELS)} robots sign their requests"
+            )
     if campaign_id is not None:
         get_campaign(campaign_id, session=session)
     duplicate = session.exec(
@@ -97,7 +105,9 @@ def remove_recipient(address: str, *, session: Session, actor: str) -> int:
         )
     ).all()
     if not matches:
-        raise NotFoundError(f"no recipient {address!r} (see `campaigns recipients list`)")
+        # The address may be a robot URL with its token: never echo it.
+        shown = address if _EMAIL.match(address.strip()) else "with that address"
+        raise NotFoundError(f"no recipient {shown} (see `campaigns recipients list`)")
     for recipient in matches:
         record_event(
             "recipient.removed",
@@ -117,8 +127,16 @@ def _shown(recipient: Recipient) -> str:
 
 
 def shown_address(channel: str, address: str) -> str:
-    """What may be printed: robot URLs carry their token, so only the host is shown."""
+    """What may be printed: robot URLs carry their token (in the query, the path or the
+    user part), so only the scheme, host and port are shown."""
     if channel == RecipientChannel.email:
         return address
     parts = urlsplit(address)
-    return f"{channel}:{parts.scheme}://{parts.netloc}/…"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{channel}:{parts.scheme}://{host}{f':{port}' if port else ''}/…"

@@ -1,21 +1,59 @@
 """One delivery attempt over the wire: compose the message, send it, classify what happened.
 
-No database here (see `delivery`): this runs between claim and record_outcome.
+No database here (see `delivery`): this runs between claim and record_outcome. The caller
+passes `hand_over`, called once right before the message can no longer be taken back
+(before SMTP's final ".", the webhook request, the outbox file's rename): it records that
+from then on the recipient may have the message, or raises `HandoverRefused` to stop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from campaigns.delivery import DeliveryJob, Outcome, is_email, webhook_secret
-from campaigns.models import DeliveryStatus
+from campaigns.models import DeliveryStatus, RecipientChannel
 from campaigns.render import heading, render, table_rows
 from campaigns.settings import Settings
+
+HandOver = Callable[[], None]
+
+
+class HandoverRefused(Exception):
+    """The attempt lost its claim before the message left: it must not be sent."""
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """Everything one attempt needs, read from the database when it was claimed."""
+
+    delivery_id: int
+    channel: str
+    address: str
+    name: str | None
+    secret_env: str | None
+    message_id: str
+    attempt: int
+    # Who holds this attempt (the broker task id, or a random token): with `attempt`, the
+    # fencing token that the hand-over and the outcome must still match.
+    claim: str
+    summary_version: int
+    figures: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: DeliveryStatus
+    error: str | None = None
+    # Seconds the server asked us to wait (Retry-After), for a `retrying` outcome.
+    retry_after: float | None = None
+
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -68,9 +106,12 @@ def attachments(figures: dict[str, Any]) -> list[tuple[str, bytes, str]]:
 
 def compose_email(job: DeliveryJob, *, settings: Settings) -> EmailMessage:
     from campaigns.chart import render_daily_chart_bytes
-    from campaigns.mail import build_summary_message
+    from campaigns.mail import build_summary_message, check_header_value
 
     figures = job.figures
+    # Checked again when the message is built; first here, so a hostile title is refused
+    # before the chart is drawn for nothing.
+    title = check_header_value("Subject", subject(figures))
     text = render(figures, lang="zh", fmt="text") + "\n\n" + render(figures, lang="en", fmt="text")
     html = render(figures, lang="zh", fmt="html")
     chart = render_daily_chart_bytes(chart_series(figures), title=heading(figures, "zh"))
@@ -84,7 +125,7 @@ def compose_email(job: DeliveryJob, *, settings: Settings) -> EmailMessage:
         sender_name=settings.mail_from_name,
         to=job.address,
         to_name=job.name,
-        subject=subject(figures),
+        subject=title,
         text=text,
         html=html,
         message_id=job.message_id,
@@ -93,7 +134,9 @@ def compose_email(job: DeliveryJob, *, settings: Settings) -> EmailMessage:
     )
 
 
-def write_outbox(message: EmailMessage, *, outbox: Path, name: str) -> Path:
+def write_outbox(
+    message: EmailMessage, *, outbox: Path, name: str, before_rename: HandOver | None = None
+) -> Path:
     """Atomically: a reader never sees half a file, a crash leaves no partial .eml."""
     outbox.mkdir(parents=True, exist_ok=True)
     target = outbox / f"{name}.eml"
@@ -102,18 +145,23 @@ def write_outbox(message: EmailMessage, *, outbox: Path, name: str) -> Path:
         handle.write(message.as_bytes())
         handle.flush()
         os.fsync(handle.fileno())
+    if before_rename is not None:
+        try:
+            before_rename()
+        except BaseException:
+            os.unlink(temp)
+            raise
     os.replace(temp, target)
     return target
 
 
-def send(job: DeliveryJob, *, settings: Settings) -> Outcome:
-    if is_email(job):
-        return _send_email(job, settings=settings)
-    return _send_webhook(job)
+def send(job: DeliveryJob, *, settings: Settings, hand_over: HandOver) -> Outcome:
+    if job.channel == RecipientChannel.email:
+        return _send_email(job, settings=settings, hand_over=hand_over)
+    return _send_webhook(job, hand_over=hand_over)
 
 
-def _send_email(job: DeliveryJob, *, settings: Settings) -> Outcome:
-    from campaigns.mail import HeaderInjectionError
+def _send_email(job: DeliveryJob, *, settings: Settings, hand_over: HandOver) -> Outcome:
     from campaigns.smtp import (
         SmtpPermanentError,
         SmtpTemporaryError,
@@ -123,16 +171,22 @@ def _send_email(job: DeliveryJob, *, settings: Settings) -> Outcome:
     )
 
     try:
+        # HeaderInjectionError (CR/LF in a title that got into the database) is a
+        # ValueError: refused before anything is sent, and never worth retrying.
         message = compose_email(job, settings=settings)
-    except HeaderInjectionError as exc:
-        return Outcome(DeliveryStatus.failed, str(exc))
+    except ValueError as exc:
+        return Outcome(DeliveryStatus.failed, f"message refused before sending: {exc}")
     if settings.smtp_url is None:
         name = f"{job.figures['campaign']['id']}-v{job.summary_version}-{job.delivery_id}"
-        write_outbox(message, outbox=settings.outbox_dir, name=name)
+        write_outbox(message, outbox=settings.outbox_dir, name=name, before_rename=hand_over)
         return Outcome(DeliveryStatus.sent)
     try:
         config = parse_smtp_url(settings.smtp_url.get_secret_value())
-        result = send_message(message, config=config, recipients=[job.address])
+    except ValueError as exc:
+        return Outcome(DeliveryStatus.failed, f"CAMPAIGNS_SMTP_URL: {exc}")
+    config = dataclasses.replace(config, timeout=settings.delivery_smtp_timeout_seconds)
+    try:
+        send_message(message, config=config, recipients=[job.address], before_final_dot=hand_over)
     except SmtpUnknownOutcome as exc:
         return Outcome(DeliveryStatus.unknown, str(exc))
     except SmtpPermanentError as exc:
@@ -140,23 +194,26 @@ def _send_email(job: DeliveryJob, *, settings: Settings) -> Outcome:
     except SmtpTemporaryError as exc:
         return Outcome(DeliveryStatus.retrying, str(exc))
     except ValueError as exc:
-        return Outcome(DeliveryStatus.failed, f"CAMPAIGNS_SMTP_URL: {exc}")
-    if job.address in result.refused:
-        code, reason = result.refused[job.address]
-        status = DeliveryStatus.retrying if 400 <= code < 500 else DeliveryStatus.failed
-        return Outcome(status, f"refused by the server: {code} {reason}")
+        return Outcome(DeliveryStatus.failed, f"message refused before sending: {exc}")
+    # One recipient per send, so its refusal at RCPT (4xx or 5xx) was raised above.
     return Outcome(DeliveryStatus.sent)
 
 
-def _send_webhook(job: DeliveryJob) -> Outcome:
-    from campaigns.webhooks import (
-        WebhookError,
-        WebhookRejectedError,
-        WebhookRetryableError,
-        post_summary,
-    )
+def _send_webhook(job: DeliveryJob, *, hand_over: HandOver) -> Outcome:
+    from campaigns.webhooks import WebhookError, WebhookRetryableError, post_summary
 
+    secret: str | None = None
+    if job.secret_env:
+        if job.channel not in (RecipientChannel.dingtalk, RecipientChannel.feishu):
+            return Outcome(DeliveryStatus.failed, f"{job.channel} robots are not signed")
+        secret = os.environ.get(job.secret_env)
+        if not secret:
+            return Outcome(
+                DeliveryStatus.failed,
+                f"signing secret: environment variable {job.secret_env} is not set for the worker",
+            )
     figures = job.figures
+    hand_over()
     try:
         post_summary(
             job.channel,  # type: ignore[arg-type]
@@ -164,13 +221,11 @@ def _send_webhook(job: DeliveryJob) -> Outcome:
             title=heading(figures, "zh"),
             markdown=render(figures, lang="zh", fmt="markdown"),
             text=render(figures, lang="zh", fmt="text"),
-            secret=webhook_secret(job),
+            secret=secret,
             extra={"campaign_id": figures["campaign"]["id"]},
         )
     except WebhookRetryableError as exc:
         return Outcome(DeliveryStatus.retrying, str(exc), retry_after=exc.retry_after)
-    except WebhookRejectedError as exc:
-        return Outcome(DeliveryStatus.failed, str(exc))
     except WebhookError as exc:
         return Outcome(DeliveryStatus.failed, str(exc))
     return Outcome(DeliveryStatus.sent)

@@ -6,6 +6,7 @@ file and an outbox folder under the data dir, and an embedded Redis started by `
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,9 +28,10 @@ class Settings(BaseSettings):
     mail_from: str = "campaigns@localhost"
     mail_from_name: str = "宣传活动统计"
     timezone: str = "Asia/Shanghai"
-    # Local time of day the interim digest of running campaigns goes out.
+    # Local time of day (the campaign's timezone) the interim digest of running campaigns
+    # goes out; "off" sends none.
     digest_time: str = "18:00"
-    dispatch_interval_seconds: float = 60.0
+    dispatch_interval_seconds: float = Field(default=60.0, gt=0)
     # Broker visibility timeout must exceed the task time limit, or Redis redelivers
     # a task that is still running (a tally chunk counted twice is prevented by keys,
     # but the work is wasted and an email send would race).
@@ -59,6 +61,22 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in ("", "off"):
+            return "off"
+        try:
+            time.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"digest_time {value!r}: expected HH:MM or off") from exc
+        return value
+
+    @property
+    def digest_at(self) -> time | None:
+        return None if self.digest_time == "off" else time.fromisoformat(self.digest_time)
 
     @property
     def zone(self) -> ZoneInfo:

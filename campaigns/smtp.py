@@ -52,7 +52,7 @@ import ipaddress
 import re
 import smtplib
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email.generator import BytesGenerator
@@ -74,6 +74,7 @@ _MAX_REPLY_TEXT = 300
 # Python's socket timeout bounds a whole sendall(); sending in chunks makes it bound
 # each stretch without progress instead, so a large message on a slow link still goes.
 _SEND_CHUNK = 64 * 1024
+_FINAL_DOT = b".\r\n"
 
 
 @dataclass(frozen=True)
@@ -179,10 +180,17 @@ def send_message(
     config: SmtpConfig,
     recipients: Sequence[str] | None = None,
     tls_context: ssl.SSLContext | None = None,
+    before_final_dot: Callable[[], None] | None = None,
 ) -> SendResult:
     """Send `msg` once to `recipients` (default: its To and Cc addresses).
 
     The envelope sender is the From address. See the module docstring for the outcomes.
+
+    `before_final_dot` runs once the whole message but its terminating "." is on the
+    wire: the last moment at which the send can still be abandoned without any chance
+    of delivery. A caller records there that the message may be delivered from now on.
+    If it raises, the connection is closed without the ".", so the server discards the
+    message, and its exception propagates unchanged.
     """
     sender = _single_address(msg.get_all("From") or [])
     if "Bcc" in msg:
@@ -200,7 +208,8 @@ def send_message(
             " use smtps:// or smtp+starttls://",
             phase="auth",
         )
-    return _Session(config, tls_context or ssl.create_default_context()).send(sender, rcpts, body)
+    session = _Session(config, tls_context or ssl.create_default_context())
+    return session.send(sender, rcpts, body, before_final_dot)
 
 
 class _Session:
@@ -211,7 +220,13 @@ class _Session:
         self._tls_context = tls_context
         self._where = f"SMTP {config.host}:{config.port}"
 
-    def send(self, sender: str, rcpts: list[str], body: bytes) -> SendResult:
+    def send(
+        self,
+        sender: str,
+        rcpts: list[str],
+        body: bytes,
+        before_final_dot: Callable[[], None] | None,
+    ) -> SendResult:
         smtp = self._connect()
         try:
             self._hello(smtp)
@@ -221,7 +236,7 @@ class _Session:
                 self._login(smtp, self._config.username, self._config.password)
             self._mail(smtp, sender, needs_8bit=not body.isascii())
             accepted, refused = self._rcpt(smtp, rcpts)
-            self._data(smtp, body)
+            self._data(smtp, body, before_final_dot)
             with suppress(OSError):
                 smtp.quit()
             return SendResult(accepted=tuple(accepted), refused=refused)
@@ -324,7 +339,9 @@ class _Session:
             )
         return accepted, refused
 
-    def _data(self, smtp: smtplib.SMTP, body: bytes) -> None:
+    def _data(
+        self, smtp: smtplib.SMTP, body: bytes, before_final_dot: Callable[[], None] | None
+    ) -> None:
         with self._phase("data-command"):
             code, text = smtp.docmd("DATA")
         if code != 354:
@@ -333,10 +350,14 @@ class _Session:
         sock = smtp.sock
         # A failure while sending leaves the message without its terminator, which the
         # server must discard; only once the final "." is out is the outcome in doubt.
+        view = memoryview(body)[: -len(_FINAL_DOT)]
         with self._phase("data-body"):
-            view = memoryview(body)
             for start in range(0, len(view), _SEND_CHUNK):
                 sock.sendall(view[start : start + _SEND_CHUNK])
+        if before_final_dot is not None:
+            before_final_dot()
+        with self._phase("data-body"):
+            sock.sendall(_FINAL_DOT)
         with self._phase("final-reply"):
             code, text = smtp.getreply()
         if 200 <= code < 300:
@@ -424,7 +445,7 @@ def _wire_body(msg: EmailMessage) -> bytes:
     raw = re.sub(rb"\r\n|\r|\n", b"\r\n", buffer.getvalue())
     if not raw.endswith(b"\r\n"):
         raw += b"\r\n"
-    return re.sub(rb"(?m)^\.", b"..", raw) + b".\r\n"
+    return re.sub(rb"(?m)^\.", b"..", raw) + _FINAL_DOT
 
 
 def _is_loopback(host: str) -> bool:

@@ -8,11 +8,15 @@ message it accepts is recorded with its envelope and parsed back into an `EmailM
 - `reply_next("MAIL" | "RCPT" | "DATA", "451 4.3.0 Try later", times=N)`: answer the next
   N such commands with that reply instead of accepting (for DATA: after the body was
   read, as the reply to the final ".");
-- `refuse_recipient(address)`: 550 at RCPT for that address, every time;
+- `refuse_recipient(address)`: 550 at RCPT for that address, every time (or, with
+  `times=N`, the next N times; give a 4xx `reply` for a temporary refusal);
 - `drop_after_data(times=N)`: read and record the whole message, then close the
   connection without replying (the RFC 1047 window: the client cannot know the message
   was taken);
-- `withhold_extension("8BITMIME")`: leave that keyword out of the EHLO reply.
+- `withhold_extension("8BITMIME")`: leave that keyword out of the EHLO reply;
+- `stall_next("MAIL" | "RCPT" | "DATA", seconds)`: hold the reply to the next such command (for
+  DATA: after the whole message was read and recorded) for that long; `handler.stalled`
+  is set when the stall begins, so a test can act (kill the client) at exactly that point.
 
 Options of `running_smtp_server`: `login=(user, password)` requires AUTH (PLAIN/LOGIN)
 with that login before MAIL; `tls="starttls" | "implicit"` with a `TestCertificate`.
@@ -34,6 +38,7 @@ filter those two, as tests/test_smtp.py does.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import shutil
 import socket
@@ -82,7 +87,13 @@ class ScriptedHandler:
             "RCPT": deque(),
             "DATA": deque(),
         }
-        self._refused: dict[str, str] = {}
+        self._refused: dict[str, tuple[str, int | None]] = {}
+        self._stalls: dict[Command, deque[float]] = {
+            "MAIL": deque(),
+            "RCPT": deque(),
+            "DATA": deque(),
+        }
+        self.stalled = threading.Event()
         self._drops = 0
         self._withheld: set[str] = set()
         self._messages: list[ReceivedMessage] = []
@@ -91,9 +102,23 @@ class ScriptedHandler:
         with self._lock:
             self._replies[command].extend([reply] * times)
 
-    def refuse_recipient(self, address: str, reply: str = "550 5.1.1 No such user here") -> None:
+    def refuse_recipient(
+        self, address: str, reply: str = "550 5.1.1 No such user here", times: int | None = None
+    ) -> None:
         with self._lock:
-            self._refused[address] = reply
+            self._refused[address] = (reply, times)
+
+    def stall_next(self, command: Command, seconds: float) -> None:
+        with self._lock:
+            self._stalls[command].append(seconds)
+
+    async def _maybe_stall(self, command: Command) -> None:
+        with self._lock:
+            stalls = self._stalls[command]
+            seconds = stalls.popleft() if stalls else None
+        if seconds is not None:
+            self.stalled.set()
+            await asyncio.sleep(seconds)
 
     def drop_after_data(self, times: int = 1) -> None:
         with self._lock:
@@ -136,6 +161,7 @@ class ScriptedHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
+        await self._maybe_stall("MAIL")
         scripted = self._scripted("MAIL")
         if scripted is not None:
             return scripted
@@ -151,13 +177,19 @@ class ScriptedHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        await self._maybe_stall("RCPT")
         scripted = self._scripted("RCPT")
         if scripted is not None:
             return scripted
         with self._lock:
-            refusal = self._refused.get(address)
-        if refusal is not None:
-            return refusal
+            reply, times = self._refused.get(address, (None, None))
+            if reply is not None and times is not None:
+                if times <= 1:
+                    del self._refused[address]
+                else:
+                    self._refused[address] = (reply, times - 1)
+        if reply is not None:
+            return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -182,6 +214,7 @@ class ScriptedHandler:
             drop = self._drops > 0
             if drop:
                 self._drops -= 1
+        await self._maybe_stall("DATA")
         if drop:
             assert server.transport is not None
             # Written after close(), the reply below is discarded: the client sees EOF.

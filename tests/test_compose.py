@@ -145,6 +145,8 @@ def test_workers_can_be_scaled(services: dict[str, dict[str, Any]]) -> None:
     assert "container_name" not in worker
     assert "ports" not in worker
     assert "replicas" not in worker.get("deploy", {})
+    # Long enough for the warm shutdown to finish a task rather than be killed mid-way.
+    assert worker["stop_grace_period"] == "90s"
 
 
 def test_there_is_exactly_one_beat(services: dict[str, dict[str, Any]]) -> None:

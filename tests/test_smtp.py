@@ -261,6 +261,53 @@ def test_connection_lost_after_the_final_dot_is_an_unknown_outcome(
     assert len(smtp_server.messages) == 1
 
 
+# --- the hand-over hook -----------------------------------------------------------------------
+
+
+def test_before_final_dot_runs_once_when_all_but_the_dot_is_sent(
+    smtp_server: SmtpTestServer,
+) -> None:
+    seen: list[int] = []
+    smtp_server.handler.stall_next("DATA", 0)
+
+    def hand_over() -> None:
+        # The server has the whole body but no terminator: it has not taken the message.
+        seen.append(len(smtp_server.messages))
+        assert not smtp_server.handler.stalled.is_set()
+
+    send_message(message(), config=config(smtp_server.port), before_final_dot=hand_over)
+    assert seen == [0]
+    assert len(smtp_server.messages) == 1
+
+
+def test_an_exception_before_the_final_dot_abandons_the_message(
+    smtp_server: SmtpTestServer,
+) -> None:
+    class LostClaim(Exception):
+        pass
+
+    def refuse() -> None:
+        raise LostClaim
+
+    with pytest.raises(LostClaim):
+        send_message(message(), config=config(smtp_server.port), before_final_dot=refuse)
+    # Without its "." the server discards the message; the next send is unaffected.
+    send_message(message(), config=config(smtp_server.port))
+    assert len(smtp_server.messages) == 1
+
+
+def test_before_final_dot_is_not_called_when_the_server_refuses_earlier(
+    smtp_server: SmtpTestServer,
+) -> None:
+    calls: list[None] = []
+    smtp_server.handler.reply_next("MAIL", "451 4.3.0 Try later")
+    with pytest.raises(SmtpTemporaryError):
+        send_message(
+            message(), config=config(smtp_server.port), before_final_dot=lambda: calls.append(None)
+        )
+    assert calls == []
+
+
 # --- AUTH ---------------------------------------------------------------------------------
 
 

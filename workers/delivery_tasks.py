@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import Any
+
+from celery.signals import worker_process_init
 
 from campaigns.db import session_scope
-from campaigns.delivery import claim, record_outcome
-from campaigns.models import utcnow
-from campaigns.sending import send
+from campaigns.delivery import attempt_delivery
+from campaigns.models import DeliveryStatus, utcnow
 from campaigns.settings import get_settings
 from workers.app import app
 
 
-@app.task(name="campaigns.send_delivery")
-def send_delivery(delivery_id: int) -> None:
+@worker_process_init.connect
+def _webhook_timeouts(**_: object) -> None:
+    from campaigns.webhooks import configure_client
+
+    configure_client(get_settings().delivery_webhook_timeout_seconds)
+
+
+@app.task(name="campaigns.send_delivery", bind=True)
+def send_delivery(self: Any, delivery_id: int) -> None:
     settings = get_settings()
-    lease = timedelta(seconds=settings.task_time_limit_seconds)
-    with session_scope() as session:
-        job = claim(delivery_id, session=session, now=utcnow(), lease=lease)
-    if job is None:
+    delivery = attempt_delivery(
+        delivery_id, sessions=session_scope, settings=settings, task_id=self.request.id
+    )
+    if (
+        delivery is None
+        or delivery.status != DeliveryStatus.retrying
+        or delivery.next_attempt_at is None
+    ):
         return
-    outcome = send(job, settings=settings)
-    with session_scope() as session:
-        record_outcome(
-            delivery_id,
-            outcome,
-            session=session,
-            now=utcnow(),
-            max_attempts=settings.delivery_max_attempts,
-            backoff_seconds=settings.delivery_backoff_seconds,
-            backoff_max_seconds=settings.delivery_backoff_max_seconds,
-        )
+    delay = (delivery.next_attempt_at - utcnow()).total_seconds()
+    # A countdown held past the visibility timeout would be redelivered meanwhile: longer
+    # waits are left to the dispatcher, which re-enqueues due retries on every pass.
+    if delay < settings.visibility_timeout_seconds / 2:
+        # A little late rather than early: an early claim finds the retry not yet due.
+        send_delivery.apply_async((delivery_id,), countdown=max(delay, 0.0) + 0.2)

@@ -8,17 +8,23 @@ from campaigns.audit import current_actor
 from campaigns.db import session_scope
 from campaigns.dispatcher import compile_and_list, run_dispatch
 from campaigns.models import utcnow
+from campaigns.settings import get_settings
 from workers.app import app
 from workers.delivery_tasks import send_delivery
 
 
 @app.task(name="campaigns.dispatch")
 def dispatch() -> dict[str, Any]:
-    result = run_dispatch(session_scope, now=utcnow())
+    result = run_dispatch(session_scope, now=utcnow(), digest_at=get_settings().digest_at)
     # Enqueued only now, after every transaction of the pass has committed.
     for delivery_id in result.deliveries:
         send_delivery.delay(delivery_id)
-    return {"opened": result.opened, "closed": result.closed, "reported": result.reported}
+    return {
+        "opened": result.opened,
+        "closed": result.closed,
+        "digests": result.digests,
+        "reported": result.reported,
+    }
 
 
 @app.task(name="campaigns.compile_summary")

@@ -2,39 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from campaigns.cli._common import actor, console, session, table
+from campaigns.cli._common import actor, console, session, settings, table
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 app = typer.Typer(rich_markup_mode=None)
+
+
+def _local(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(settings().zone).strftime("%m-%d %H:%M:%S")
 
 
 @app.command()
 def deliveries(
     campaign_id: Annotated[str | None, typer.Argument(metavar="[ID]")] = None,
 ) -> None:
-    """Delivery status of every summary (or one campaign's)."""
+    """Delivery status of every summary (or one campaign's), times in local time."""
     from campaigns.delivery import list_deliveries
+    from campaigns.models import DeliveryStatus
     from campaigns.recipients import shown_address
 
     with session() as s:
         rows = list_deliveries(session=s, campaign_id=campaign_id)
-    grid = table(
-        "id", "campaign", "version", "recipient", "channel", "status", "attempts", "last error"
-    )
+    grid = table("id", "campaign", "v", "recipient", "status", "tries", "when", "last error")
     for row in rows:
         d = row.delivery
+        when = ""
+        if d.status == DeliveryStatus.sent:
+            when = _local(d.sent_at)
+        elif d.status == DeliveryStatus.retrying:
+            when = "next try " + _local(d.next_attempt_at)
         grid.add_row(
             str(d.id),
             row.campaign_id,
             str(row.version),
             shown_address(row.recipient.channel, row.recipient.address),
-            d.channel,
             d.status,
             str(d.attempts),
-            (d.last_error or "")[:80],
+            when,
+            # Errors are built without secrets (redacted URLs, scrubbed server text).
+            d.last_error or "",
         )
     console().print(grid)
 
@@ -42,10 +54,16 @@ def deliveries(
 @app.command()
 def resend(delivery_id: Annotated[int, typer.Argument(metavar="DELIVERY")]) -> None:
     """Send a failed or unknown delivery again (recorded in the event log)."""
+    from campaigns.broker import BrokerUnavailableError
     from campaigns.cli.publish import celery_app
     from campaigns.delivery import resend as resend_delivery
 
     with session() as s:
         delivery = resend_delivery(delivery_id, session=s, actor=actor())
-    celery_app().send_task("campaigns.send_delivery", args=[delivery.id])
+    try:
+        celery_app().send_task("campaigns.send_delivery", args=[delivery.id])
+    except BrokerUnavailableError:
+        # The row is queued: the dispatcher picks it up once the workers run.
+        console().print(f"delivery {delivery_id} queued again; it goes when the workers run")
+        return
     console().print(f"delivery {delivery_id} queued again")

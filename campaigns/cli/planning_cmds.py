@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from campaigns.cli._common import actor, console, session, settings, table
+
+if TYPE_CHECKING:
+    from campaigns.observances import CalendarEntry
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -51,9 +54,7 @@ def calendar(
             ):
                 created[entry.campaign_id] = was_created
     if ics is not None:
-        from campaigns.ical import write_ics
-
-        write_ics(entries, ics, zone=settings().zone)
+        _write_calendar(year, entries, ics)
     grid = table("id", "观察日 observance", "first day", "last day", "rule")
     if apply:
         grid.add_column("status")
@@ -69,6 +70,22 @@ def calendar(
             row.append("created" if created[entry.campaign_id] else "exists")
         grid.add_row(*row)
     console().print(grid)
+
+
+def _write_calendar(year: int, entries: list[CalendarEntry], path: Path) -> None:
+    """The year's campaigns as stored, plus the observances not created yet."""
+    from campaigns.ical import events_from_calendar, events_from_campaigns, write_ics
+    from campaigns.planning import list_campaigns
+
+    with session() as s:
+        stored = list_campaigns(session=s, year=year)
+    known = {c.id for c in stored}
+    events = events_from_campaigns(stored)
+    events += events_from_calendar(e for e in entries if e.campaign_id not in known)
+    write_ics(
+        sorted(events, key=lambda e: (e.first_day, e.campaign_id)), path, zone=settings().zone
+    )
+    console().print(f"wrote {len(events)} events to {path}")
 
 
 @app.command()
@@ -133,7 +150,9 @@ def list_(
 
 @app.command()
 def show(campaign_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
-    """A campaign: dates, status, targets and running totals."""
+    """A campaign: dates, status, targets and running totals (times in its timezone)."""
+    from zoneinfo import ZoneInfo
+
     from campaigns.planning import get_campaign, local_days, metric_catalogue, targets_of
     from campaigns.summary import latest_summary
     from campaigns.tallies import totals
@@ -150,9 +169,8 @@ def show(campaign_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     if c.venue:
         console().print(f"venue: {c.venue}")
     if latest:
-        console().print(
-            f"summary: version {latest.version}, compiled {latest.compiled_at:%Y-%m-%d %H:%M} UTC"
-        )
+        compiled = latest.compiled_at.astimezone(ZoneInfo(c.timezone))
+        console().print(f"summary: version {latest.version}, compiled {compiled:%Y-%m-%d %H:%M}")
     grid = table("metric", "指标", "total", "unit", "tallies", "corrections", "target")
     for metric_id in sorted(set(sums) | set(targets)):
         m = catalogue.get(metric_id)

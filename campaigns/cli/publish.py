@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from campaigns.cli._common import console, session
@@ -12,7 +12,7 @@ from campaigns.errors import CampaignsError
 if TYPE_CHECKING:
     from celery import Celery
 
-    from campaigns.tallies import NewTally
+    from campaigns.tallies import BatchProgress
 
 
 def celery_app() -> Celery:
@@ -23,50 +23,74 @@ def celery_app() -> Celery:
 
 def publish_tallies(
     campaign_id: str,
-    tallies: Sequence[NewTally],
+    chunks: Iterable[dict[str, Any]],
     *,
-    chunk_size: int,
+    source: str,
+    tallies: int,
+    chunk_count: int,
+    digest: str | None = None,
     on_chunk: Callable[[int], None] | None = None,
-) -> None:
+) -> str:
+    """Record a batch, then send its chunks (`campaigns.tallies.encode_chunk`); its id.
+
+    The broker is looked up first, so without one nothing is written. The batch row is
+    committed before the first chunk leaves: a worker never sees a chunk of an unknown batch.
+    """
+    from campaigns.cli._common import actor
+    from campaigns.tallies import begin_batch, mark_published
+
     app = celery_app()
+    with session() as s:
+        batch_id = begin_batch(
+            campaign_id,
+            session=s,
+            source=source,
+            tallies=tallies,
+            chunks=chunk_count,
+            actor=actor(),
+            digest=digest,
+        ).id
     with app.producer_or_acquire() as producer:
-        for start in range(0, len(tallies), chunk_size):
-            chunk = tallies[start : start + chunk_size]
+        for seq, chunk in enumerate(chunks):
             app.send_task(
-                "campaigns.store_tallies",
-                args=[campaign_id, [t.to_message() for t in chunk]],
+                "campaigns.store_tally_chunk",
+                args=[campaign_id, batch_id, seq, chunk],
                 producer=producer,
             )
             if on_chunk:
-                on_chunk(len(chunk))
+                on_chunk(int(chunk["n"]))
+    with session() as s:
+        mark_published(batch_id, session=s)
+    return batch_id
 
 
-def wait_for_keys(
-    campaign_id: str,
-    keys: Sequence[str],
+def wait_for_batch(
+    batch_id: str,
     *,
     timeout: float,
     on_progress: Callable[[int], None] | None = None,
-) -> int:
-    """Wait until every key is stored; returns how many are."""
-    from campaigns.tallies import stored_keys
+) -> BatchProgress:
+    """Wait until every chunk of the batch is stored (or refused): polls its chunk markers."""
+    from campaigns.db import read_session
+    from campaigns.tallies import batch_progress
 
-    pending = list(keys)
     deadline = time.monotonic() + timeout
+    pause = 0.05
     while True:
-        with session() as s:
-            found = stored_keys(campaign_id, pending, session=s)
-        pending = [k for k in pending if k not in found]
+        with read_session() as s:
+            progress = batch_progress(batch_id, session=s)
         if on_progress:
-            on_progress(len(keys) - len(pending))
-        if not pending:
-            return len(keys)
+            on_progress(progress.tallies_done)
+        if progress.complete:
+            return progress
         if time.monotonic() > deadline:
+            pending = progress.tallies - progress.tallies_done
             raise CampaignsError(
-                f"{len(pending)} of {len(keys)} tallies not counted after {timeout:.0f} s: "
+                f"{pending} of {progress.tallies} tallies not counted after {timeout:.0f} s: "
                 "they are queued; is a worker running (`campaigns serve` or `campaigns worker`)?"
             )
-        time.sleep(0.2)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 def enqueue_compile(campaign_id: str) -> None:
@@ -79,22 +103,44 @@ def enqueue_compile(campaign_id: str) -> None:
 
 
 def wait_for_delivery(campaign_id: str, *, timeout: float) -> None:
+    """Wait until every delivery of the newest summary is settled, and say how it ended.
+
+    A retry due only after the wait would end counts as settled: it is shown, not waited for.
+    """
+    from collections import Counter
+    from datetime import timedelta
+
     from campaigns.delivery import list_deliveries
-    from campaigns.models import CampaignStatus, DeliveryStatus
+    from campaigns.models import CampaignStatus, DeliveryStatus, utcnow
     from campaigns.planning import get_campaign
 
     deadline = time.monotonic() + timeout
-    settled = {DeliveryStatus.sent, DeliveryStatus.failed, DeliveryStatus.unknown}
-    while time.monotonic() < deadline:
+    until = utcnow() + timedelta(seconds=timeout)
+    final = {DeliveryStatus.sent, DeliveryStatus.failed, DeliveryStatus.unknown}
+    while True:
         with session() as s:
             campaign = get_campaign(campaign_id, session=s)
             rows: list[Any] = list_deliveries(session=s, campaign_id=campaign_id)
         if campaign.status == CampaignStatus.reported:
             latest = max((r.version for r in rows), default=0)
-            current = [r for r in rows if r.version == latest]
-            if all(r.delivery.status in settled for r in current):
-                sent = sum(r.delivery.status == DeliveryStatus.sent for r in current)
-                console().print(f"summary delivered: {sent} of {len(current)} sent")
+            current = [r.delivery for r in rows if r.version == latest]
+            if all(
+                d.status in final
+                or (
+                    d.status == DeliveryStatus.retrying
+                    and d.next_attempt_at is not None
+                    and d.next_attempt_at > until
+                )
+                for d in current
+            ):
+                counts = Counter(str(d.status) for d in current)
+                sent = counts.pop(DeliveryStatus.sent.value, 0)
+                line = f"summary delivered: {sent} of {len(current)} sent"
+                if counts:
+                    others = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+                    line += f"; {others} (see `campaigns deliveries`)"
+                console().print(line)
                 return
+        if time.monotonic() >= deadline:
+            raise CampaignsError(f"{campaign_id}: summary not delivered after {timeout:.0f} s")
         time.sleep(0.3)
-    raise CampaignsError(f"{campaign_id}: summary not delivered after {timeout:.0f} s")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import uuid
-from datetime import timedelta
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -14,6 +16,8 @@ import typer
 from campaigns.cli._common import actor, console, session, settings
 
 if TYPE_CHECKING:
+    from campaigns.importfile import TallyRow
+    from campaigns.models import Campaign
     from campaigns.tallies import NewTally
 
 app = typer.Typer(rich_markup_mode=None)
@@ -37,8 +41,6 @@ def log(
     ] = 30.0,
 ) -> None:
     """Record one tally: `campaigns log 2019-world-ip-day materials 300`."""
-    from campaigns.cli.publish import publish_tallies, wait_for_keys
-
     tally = _validated(
         campaign_id,
         metric,
@@ -52,12 +54,12 @@ def log(
         correction=False,
         reason=None,
     )
-    publish_tallies(campaign_id, [tally], chunk_size=1)
-    if wait > 0:
-        wait_for_keys(campaign_id, [tally.key], timeout=wait)
-        console().print(f"counted: {tally.metric} {tally.quantity} (key {tally.key})")
+    what = f"{tally.metric} {tally.quantity} (key {tally.key})"
+    stored = _publish_one(campaign_id, tally, wait=wait)
+    if stored is None:
+        console().print(f"queued: {what}")
     else:
-        console().print(f"queued: {tally.metric} {tally.quantity} (key {tally.key})")
+        console().print(f"counted: {what}" if stored else f"already counted: {what}")
 
 
 @app.command()
@@ -70,8 +72,6 @@ def correct(
     key: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Record a correction: `campaigns correct ID materials -- -20 --reason "counted twice"`."""
-    from campaigns.cli.publish import publish_tallies, wait_for_keys
-
     tally = _validated(
         campaign_id,
         metric,
@@ -85,9 +85,39 @@ def correct(
         correction=True,
         reason=reason,
     )
-    publish_tallies(campaign_id, [tally], chunk_size=1)
-    wait_for_keys(campaign_id, [tally.key], timeout=30)
-    console().print(f"corrected: {tally.metric} {tally.quantity:+} ({reason})")
+    stored = _publish_one(campaign_id, tally, wait=30)
+    if stored:
+        console().print(f"corrected: {tally.metric} {tally.quantity:+} ({reason})")
+    else:
+        console().print(f"already counted: correction with key {tally.key}")
+
+
+def _publish_one(campaign_id: str, tally: NewTally, *, wait: float) -> int | None:
+    """Publish one tally as a batch; with `wait`, how many were new (0 or 1), else None."""
+    from zoneinfo import ZoneInfo
+
+    from campaigns.cli.publish import publish_tallies, wait_for_batch
+    from campaigns.planning import get_campaign
+    from campaigns.tallies import encode_chunk, to_columns
+
+    with session() as s:
+        zone = ZoneInfo(get_campaign(campaign_id, session=s).timezone)
+    columns, source = to_columns([tally], zone)
+    batch_id = publish_tallies(
+        campaign_id,
+        [encode_chunk(columns, source=source)],
+        source=source,
+        tallies=1,
+        chunk_count=1,
+    )
+    if wait <= 0:
+        return None
+    progress = wait_for_batch(batch_id, timeout=wait)
+    if progress.refused:
+        from campaigns.errors import ConflictError
+
+        raise ConflictError(progress.refused)
+    return progress.stored
 
 
 def _validated(
@@ -169,12 +199,12 @@ def import_(
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 600.0,
 ) -> None:
-    """Import tallies from a CSV or .xlsx file."""
-    from campaigns.cli.publish import publish_tallies, wait_for_keys
-    from campaigns.errors import InvalidInputError
+    """Import tallies from a CSV or .xlsx file (UTF-8, UTF-8 with BOM or GB18030)."""
+    from campaigns.cli.publish import publish_tallies, wait_for_batch
+    from campaigns.errors import ConflictError, InvalidInputError
     from campaigns.importfile import ImportFileError, read_tally_file, write_rejects
     from campaigns.planning import get_campaign, metric_catalogue
-    from campaigns.tallies import NewTally, check_accepting
+    from campaigns.tallies import check_accepting, completed_import
 
     if not file.is_file():
         raise InvalidInputError(f"{file}: no such file")
@@ -182,51 +212,169 @@ def import_(
         campaign = get_campaign(campaign_id, session=s)
         check_accepting(campaign)
         catalogue = metric_catalogue(session=s)
-    try:
-        report = read_tally_file(
-            file,
-            campaign_id=campaign_id,
-            catalogue=catalogue,
-            timezone=ZoneInfo(campaign.timezone),
-            window=(campaign.start_at, campaign.end_at),
-        )
-    except ImportFileError as exc:
-        raise InvalidInputError(str(exc)) from None
-    if report.errors:
-        for error in report.errors[:50]:
-            print(f"campaigns: {error}", file=sys.stderr)
-        if len(report.errors) > 50:
-            print(f"campaigns: … and {len(report.errors) - 50} more", file=sys.stderr)
-        if not skip_invalid:
-            raise InvalidInputError(
-                f"{file.name}: {len(report.errors)} bad rows; nothing stored "
-                "(fix them, or --skip-invalid to store the good rows)"
+    name = file.name
+    with _Progress(file.stat().st_size >= _PROGRESS_BYTES) as bar:
+        reading = bar.add("reading " + name, None)
+        try:
+            report = read_tally_file(
+                file,
+                campaign_id=campaign_id,
+                catalogue=catalogue,
+                timezone=ZoneInfo(campaign.timezone),
+                window=(campaign.start_at, campaign.end_at),
+                progress=lambda rows: bar.update(reading, rows),
             )
-        rejects = write_rejects(report, file)
-        console().print(f"{len(report.errors)} bad rows written to {rejects}")
-    midday = campaign.start_at
-    tallies = [
-        NewTally(
-            metric=r.metric,
-            quantity=r.quantity,
-            occurred_at=r.occurred_at or midday,
-            key=r.key,
-            item=r.item,
-            venue=r.venue,
-            recorded_by=r.recorded_by or actor(),
-            note=r.note,
-            source=f"import:{file.name}"[:200],
+        except ImportFileError as exc:
+            raise InvalidInputError(str(exc)) from None
+    # The rows live until the end: spare them the collector's rescans while chunks are made.
+    gc.freeze()
+    good, bad = len(report.rows), len(report.errors)
+    for error in report.errors:
+        print(f"campaigns: {error}", file=sys.stderr)
+    if bad and not skip_invalid:
+        rows_bad = report.total_rows - good
+        raise InvalidInputError(
+            f"{name}: {rows_bad:,} bad rows ({bad:,} errors); nothing stored "
+            "(fix them, or --skip-invalid to store the good rows)"
         )
-        for r in report.rows
-    ]
     if dry_run:
         console().print(
-            f"{file.name}: {len(tallies)} valid rows, {len(report.errors)} bad "
-            "(dry run: nothing stored)"
+            f"{name}: {good:,} valid rows, {report.total_rows - good:,} bad"
+            " (dry run: nothing stored)"
         )
         return
-    publish_tallies(campaign_id, tallies, chunk_size=settings().import_chunk_size)
-    console().print(f"{file.name}: {len(tallies)} tallies queued")
-    if wait:
-        wait_for_keys(campaign_id, [t.key for t in tallies], timeout=timeout)
-        console().print(f"{file.name}: all {len(tallies)} counted")
+    if bad:
+        rejects = write_rejects(report, file)
+        console().print(f"{name}: {report.total_rows - good:,} bad rows written to {rejects}")
+    if not good:
+        console().print(f"{name}: no valid rows; nothing stored")
+        return
+    digest = _file_digest(file)
+    if not bad:
+        with session() as s:
+            earlier = completed_import(campaign_id, digest, session=s)
+        if earlier is not None and earlier.tallies == good:
+            when = earlier.created_at.astimezone(ZoneInfo(campaign.timezone))
+            console().print(
+                f"{name}: 0 new, {good:,} already counted "
+                f"(the same file was imported {when:%Y-%m-%d %H:%M})"
+            )
+            return
+    size = max(1, settings().import_chunk_size)
+    source = f"import:{name}"[:200]
+    chunks = _import_chunks(report.rows, campaign, size=size, source=source, actor=actor())
+    with _Progress(good >= _PROGRESS_ROWS) as bar:
+        sending = bar.add("queueing", good)
+        batch_id = publish_tallies(
+            campaign_id,
+            chunks,
+            source=source,
+            tallies=good,
+            chunk_count=-(-good // size),
+            digest=digest,
+            on_chunk=lambda n: bar.advance(sending, n),
+        )
+    if not wait:
+        console().print(f"{name}: {good:,} tallies queued (batch {batch_id})")
+        return
+    with _Progress(good >= _PROGRESS_ROWS) as bar:
+        counting = bar.add("counting", good)
+        progress = wait_for_batch(
+            batch_id, timeout=timeout, on_progress=lambda n: bar.update(counting, n)
+        )
+    if progress.refused:
+        raise ConflictError(f"{name}: not stored: {progress.refused}")
+    console().print(
+        f"{name}: {progress.stored:,} new, {progress.already_counted:,} already counted"
+    )
+
+
+# A progress bar from about a few thousand rows on.
+_PROGRESS_BYTES = 256 * 1024
+_PROGRESS_ROWS = 5000
+
+
+class _Progress:
+    """A Rich progress bar on stderr that vanishes when done (and shows only on a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def __enter__(self) -> _Progress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def add(self, description: str, total: int | None) -> int:
+        return (
+            0 if self._progress is None else int(self._progress.add_task(description, total=total))
+        )
+
+    def update(self, task: int, completed: int) -> None:
+        if self._progress is not None:
+            self._progress.update(task, completed=completed)
+
+    def advance(self, task: int, amount: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(task, amount)
+
+
+def _file_digest(path: Path) -> str:
+    from hashlib import blake2b
+
+    digest = blake2b(digest_size=32)
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _import_chunks(
+    rows: Sequence[TallyRow], campaign: Campaign, *, size: int, source: str, actor: str
+) -> Iterator[dict[str, Any]]:
+    """The validated rows as broker chunks, encoded one chunk at a time as they are sent."""
+    from operator import attrgetter
+
+    from campaigns.tallies import encode_chunk, utc_text
+
+    zone = ZoneInfo(campaign.timezone)
+    # A row without a time counts on the campaign's first moment.
+    times: dict[datetime | None, tuple[str, str]] = {}
+
+    def stored_time(moment: datetime | None) -> tuple[str, str]:
+        at = moment or campaign.start_at
+        return utc_text(at), at.astimezone(zone).date().isoformat()
+
+    fields = ("metric", "item", "venue", "note", "key")
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        columns: dict[str, list[str | None]] = {
+            field: list(map(attrgetter(field), chunk)) for field in fields
+        }
+        columns["quantity"] = list(map(str, map(attrgetter("quantity"), chunk)))
+        moments = list(map(attrgetter("occurred_at"), chunk))
+        for moment in dict.fromkeys(moments):
+            if moment not in times:
+                times[moment] = stored_time(moment)
+        texts = list(map(times.__getitem__, moments))
+        columns["occurred_at"] = [utc for utc, _ in texts]
+        columns["day"] = [day for _, day in texts]
+        columns["recorded_by"] = [by or actor for by in map(attrgetter("recorded_by"), chunk)]
+        columns["is_correction"] = ["0"] * len(chunk)
+        columns["reason"] = [None] * len(chunk)
+        yield encode_chunk(columns, source=source)
