@@ -130,6 +130,8 @@ def demo_environment(data_dir: Path) -> dict[str, str]:
         CAMPAIGNS_TIMEZONE=TIMEZONE,
         CAMPAIGNS_DISPATCH_INTERVAL_SECONDS=str(DISPATCH_INTERVAL_SECONDS),
         CAMPAIGNS_ACTOR="demo",
+        # The demo's minutes-long campaigns may span local midnight: no evening digests.
+        CAMPAIGNS_DIGEST_TIME="off",
     )
     return env
 
@@ -303,8 +305,7 @@ def _load_charting() -> None:
 
 def _draw_chart(data_dir: Path, campaign_id: str, figures: dict[str, Any]) -> Path:
     from campaigns.chart import render_daily_chart
-    from campaigns.render import heading
-    from campaigns.sending import chart_series
+    from campaigns.render import chart_series, heading
 
     charts = data_dir / "charts"
     charts.mkdir(exist_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from campaigns.models import DeliveryStatus, RecipientChannel
-from campaigns.render import heading, render, table_rows
+from campaigns.render import chart_series, heading, render, table_rows
 from campaigns.settings import Settings
 
 HandOver = Callable[[], None]
@@ -59,21 +59,14 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def subject(figures: dict[str, Any]) -> str:
+    if figures.get("kind") == "digest":
+        return f"【宣传活动阶段性统计】{heading(figures, 'zh')}"
     c = figures["campaign"]
     first, last = date.fromisoformat(c["first_day"]), date.fromisoformat(c["last_day"])
     period = f"{first.month}月{first.day}日"
     if last != first:
         period += f"—{last.month}月{last.day}日"
     return f"【宣传活动成果】{c['title']}（{period}）"
-
-
-def chart_series(figures: dict[str, Any]) -> dict[str, dict[date, int]]:
-    series = {}
-    for metric_id, by_day in figures["by_day"].items():
-        m = figures["metrics"].get(metric_id, {})
-        label = f"{m.get('zh', metric_id)}（{m.get('unit', '')}）"
-        series[label] = {date.fromisoformat(day): total for day, total in by_day.items()}
-    return series
 
 
 def attachments(figures: dict[str, Any]) -> list[tuple[str, bytes, str]]:
