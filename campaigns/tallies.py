@@ -18,7 +18,6 @@ redelivered chunk finds it and does nothing, and `--wait` counts those rows, not
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from collections import defaultdict
@@ -32,7 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
-from campaigns.errors import ConflictError, InvalidInputError
+from campaigns.errors import ConflictError, InvalidInputError, NotFoundError
 from campaigns.models import (
     Campaign,
     CampaignStatus,
@@ -187,14 +186,6 @@ def _decode(encoded: Mapping[str, Any], count: int) -> tuple[str | None, list[st
     return None, values
 
 
-def derive_key(campaign_id: str, *parts: object) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for part in (campaign_id, *parts):
-        digest.update(repr(part).encode())
-        digest.update(b"\x1f")
-    return digest.hexdigest()
-
-
 def check_accepting(campaign: Campaign) -> None:
     if campaign.status == CampaignStatus.reported:
         raise ConflictError(
@@ -268,8 +259,6 @@ def store_chunk(
     ).first()
     refused: str | None = None
     if campaign is None:
-        from campaigns.errors import NotFoundError
-
         raise NotFoundError(f"unknown campaign {campaign_id!r}")
     try:
         check_accepting(campaign)
@@ -404,10 +393,6 @@ def _store_sqlite(
     return int(stored)
 
 
-def new_batch_id() -> str:
-    return uuid.uuid4().hex
-
-
 def begin_batch(
     campaign_id: str,
     *,
@@ -419,7 +404,7 @@ def begin_batch(
     digest: str | None = None,
 ) -> TallyBatch:
     batch = TallyBatch(
-        id=new_batch_id(),
+        id=uuid.uuid4().hex,
         campaign_id=campaign_id,
         source=source[:200],
         digest=digest,

@@ -245,10 +245,11 @@ def import_(
         return
     if bad:
         rejects = write_rejects(report, file)
+        if not good:
+            raise InvalidInputError(
+                f"{name}: no valid rows; nothing stored (bad rows written to {rejects})"
+            )
         console().print(f"{name}: {report.total_rows - good:,} bad rows written to {rejects}")
-    if not good:
-        console().print(f"{name}: no valid rows; nothing stored")
-        return
     digest = _file_digest(file)
     if not bad:
         with session() as s:
