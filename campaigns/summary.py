@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -47,32 +48,59 @@ class _Rollup:
     """One pass over a campaign's rollup rows: every total and the tally counts behind it."""
 
     def __init__(self, campaign_id: str, *, session: Session) -> None:
-        query = select(TallyRollup).where(TallyRollup.campaign_id == campaign_id)
         self.total: dict[str, int] = defaultdict(int)
         self.trace: dict[str, dict[str, Any]] = {}
         self.by_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.by_venue: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for row in session.exec(query):
-            metric, day, venue, total = row.metric, row.day, row.venue, row.total
+        # Two aggregates in the database rather than every rollup row as an object: a
+        # province's campaign has tens of thousands of (day, venue) rollup rows.
+        for metric, day, is_correction, total, tallies in self._sums(
+            campaign_id, TallyRollup.day, session=session
+        ):
+            trace = self._trace(metric)
+            key = day.isoformat()
             self.total[metric] += total
-            self.by_day[metric][day.isoformat()] += total
+            self.by_day[metric][key] += total
+            prefix = "correction_" if is_correction else ""
+            trace[f"{prefix}tallies"] += tallies
+            trace["corrections" if is_correction else "recorded"] += total
+            trace["by_day"][key] += tallies
+        for metric, venue, _is_correction, total, tallies in self._sums(
+            campaign_id, TallyRollup.venue, session=session
+        ):
             self.by_venue[metric][venue] += total
-            trace = self.trace.setdefault(
-                metric,
-                {
-                    "tallies": 0,
-                    "recorded": 0,
-                    "correction_tallies": 0,
-                    "corrections": 0,
-                    "by_day": defaultdict(int),
-                    "by_venue": defaultdict(int),
-                },
+            self._trace(metric)["by_venue"][venue] += tallies
+
+    @staticmethod
+    def _sums(campaign_id: str, column: Any, *, session: Session) -> list[tuple[Any, ...]]:
+        query = (
+            sql_select(
+                col(TallyRollup.metric),
+                column,
+                col(TallyRollup.is_correction),
+                func.sum(TallyRollup.total),
+                func.sum(TallyRollup.tallies),
             )
-            prefix = "correction_" if row.is_correction else ""
-            trace[f"{prefix}tallies"] += row.tallies
-            trace["corrections" if row.is_correction else "recorded"] += total
-            trace["by_day"][day.isoformat()] += row.tallies
-            trace["by_venue"][venue] += row.tallies
+            .where(col(TallyRollup.campaign_id) == campaign_id)
+            .group_by(col(TallyRollup.metric), column, col(TallyRollup.is_correction))
+        )
+        return [
+            (metric, bucket, bool(is_correction), int(total), int(tallies))
+            for metric, bucket, is_correction, total, tallies in session.execute(query)
+        ]
+
+    def _trace(self, metric: str) -> dict[str, Any]:
+        return self.trace.setdefault(
+            metric,
+            {
+                "tallies": 0,
+                "recorded": 0,
+                "correction_tallies": 0,
+                "corrections": 0,
+                "by_day": defaultdict(int),
+                "by_venue": defaultdict(int),
+            },
+        )
 
     def traced(self, metric: str) -> dict[str, Any]:
         trace = self.trace.get(metric)
