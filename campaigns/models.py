@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -278,3 +279,19 @@ class TallyBatchChunk(SQLModel, table=True):
     # Why the chunk was not stored (the campaign was cancelled or reported meanwhile).
     refused: str | None = Field(default=None, max_length=500)
     done_at: datetime = utc_column()
+
+
+class TallyChunkPending(SQLModel, table=True):
+    """A published chunk not yet stored, kept (compressed) until its worker stores it.
+
+    The broker is not the record: if it loses queued chunks (a Redis without persistence
+    restarted), the dispatcher's sweeper finds them here and publishes them again.
+    """
+
+    __tablename__ = "tally_chunk_pending"
+    batch_id: str = Field(foreign_key="tally_batch.id", primary_key=True, max_length=32)
+    seq: int = Field(primary_key=True)
+    campaign_id: str = Field(max_length=80)
+    payload: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    created_at: datetime = utc_column(index=True)
+    requeued_at: datetime | None = utc_column(nullable=True)

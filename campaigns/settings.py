@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     delivery_smtp_timeout_seconds: float = Field(default=60.0, gt=0)
     delivery_webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     import_chunk_size: int = 2000
+    # A published chunk still not stored after this long is published again by the
+    # dispatcher (the broker lost it); longer than any backlog should take to drain.
+    sweep_after_seconds: float = 900.0
     # Counted failures (or worker crashes) of one task message before it is quarantined.
     poison_limit: int = 5
     retry_backoff_seconds: float = 1.0

@@ -40,6 +40,7 @@ from campaigns.models import (
     TallyRollup,
     utcnow,
 )
+from campaigns.sweeper import forget_pending
 
 ACCEPTING = {CampaignStatus.scheduled, CampaignStatus.running, CampaignStatus.closed}
 
@@ -284,6 +285,7 @@ def store_chunk(
                 done_at=now,
             )
         )
+        forget_pending(batch[0], batch[1], session=session)
         session.flush()
     return ChunkOutcome(count, stored, refused)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from campaigns.cli._common import console, session
 from campaigns.errors import CampaignsError
@@ -19,6 +19,21 @@ def celery_app() -> Celery:
     from workers.app import app
 
     return app
+
+
+_PENDING_GROUP = 25
+_T = TypeVar("_T")
+
+
+def _groups(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    group: list[_T] = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def publish_tallies(
@@ -37,6 +52,7 @@ def publish_tallies(
     committed before the first chunk leaves: a worker never sees a chunk of an unknown batch.
     """
     from campaigns.cli._common import actor
+    from campaigns.sweeper import keep_pending
     from campaigns.tallies import begin_batch, mark_published
 
     app = celery_app()
@@ -51,14 +67,18 @@ def publish_tallies(
             digest=digest,
         ).id
     with app.producer_or_acquire() as producer:
-        for seq, chunk in enumerate(chunks):
-            app.send_task(
-                "campaigns.store_tally_chunk",
-                args=[campaign_id, batch_id, seq, chunk],
-                producer=producer,
-            )
-            if on_chunk:
-                on_chunk(int(chunk["n"]))
+        for group in _groups(enumerate(chunks), _PENDING_GROUP):
+            # Kept in the database before they leave: the broker is not the record.
+            with session() as s:
+                keep_pending(campaign_id, batch_id, group, session=s)
+            for seq, chunk in group:
+                app.send_task(
+                    "campaigns.store_tally_chunk",
+                    args=[campaign_id, batch_id, seq, chunk],
+                    producer=producer,
+                )
+                if on_chunk:
+                    on_chunk(int(chunk["n"]))
     with session() as s:
         mark_published(batch_id, session=s)
     return batch_id

@@ -1,0 +1,90 @@
+"""Published tally chunks the database still waits for, and the sweep that re-publishes them.
+
+The CLI keeps each chunk here (zlib-compressed) in a transaction committed before the chunk
+goes to the broker; the worker deletes it in the transaction that stores the chunk. So a row
+here is a chunk not yet counted. If it stays longer than `CAMPAIGNS_SWEEP_AFTER_SECONDS` (the
+broker lost it, e.g. a Redis without persistence restarted), the dispatcher publishes it
+again; a chunk that was only slow is then stored once anyway (its batch marker makes the
+second copy a no-op).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from campaigns.models import TallyChunkPending, utcnow
+
+
+def keep_pending(
+    campaign_id: str,
+    batch_id: str,
+    chunks: Sequence[tuple[int, Mapping[str, Any]]],
+    *,
+    session: Session,
+) -> None:
+    now = utcnow()
+    session.add_all(
+        TallyChunkPending(
+            batch_id=batch_id,
+            seq=seq,
+            campaign_id=campaign_id,
+            payload=zlib.compress(json.dumps(chunk, separators=(",", ":")).encode(), 1),
+            created_at=now,
+        )
+        for seq, chunk in chunks
+    )
+
+
+def forget_pending(batch_id: str, seq: int, *, session: Session) -> None:
+    session.execute(
+        delete(TallyChunkPending).where(
+            col(TallyChunkPending.batch_id) == batch_id, col(TallyChunkPending.seq) == seq
+        )
+    )
+
+
+@dataclass(frozen=True)
+class LostChunk:
+    campaign_id: str
+    batch_id: str
+    seq: int
+    chunk: dict[str, Any]
+
+
+def lost_chunks(
+    *, session: Session, now: datetime | None = None, older_than: timedelta, limit: int = 500
+) -> list[LostChunk]:
+    """Chunks waiting longer than `older_than` since published (or last re-published)."""
+    now = now or utcnow()
+    waited_since = func.coalesce(
+        col(TallyChunkPending.requeued_at), col(TallyChunkPending.created_at)
+    )
+    rows = session.exec(
+        select(TallyChunkPending)
+        .where(waited_since <= now - older_than)
+        .order_by(col(TallyChunkPending.batch_id), col(TallyChunkPending.seq))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    lost = []
+    for row in rows:
+        row.requeued_at = now
+        session.add(row)
+        lost.append(
+            LostChunk(
+                row.campaign_id, row.batch_id, row.seq, json.loads(zlib.decompress(row.payload))
+            )
+        )
+    return lost
+
+
+def pending_count(*, session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(TallyChunkPending)).one())
