@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from campaigns.metrics import MetricCatalogue, UnknownMetricError
+from campaigns.when import parse_local
 
 PROGRESS_EVERY = 10_000
 
@@ -76,13 +77,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # tab is allowed
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
 # Spreadsheet tools write whole numbers from float columns as "300.0".
 _WHOLE_DECIMAL = re.compile(r"(\d+)\.0+")
-_LOCAL_DATE = re.compile(
-    r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
-    r"(?:(?:\s+|T|\s*(?=\d))(?:"
-    r"(?P<H>\d{1,2})[:：](?P<M>\d{2})(?:[:：](?P<S>\d{2}))?"
-    r"|(?P<cH>\d{1,2})\s*[时点](?:\s*(?P<cM>\d{1,2})\s*分)?"
-    r"))?"
-)
 
 
 def _normalise_header(text: str) -> str:
@@ -544,7 +538,7 @@ class _RowChecker:
             known = self._moments.get(text)
             if known is not None:
                 return known
-            moment = _parse_datetime(text)
+            moment = parse_local(text)
             if moment is None:
                 raise _CellError(
                     f"not a date: {_show(text)} (write 2019-04-15, 2019-04-15 10:30,"
@@ -619,29 +613,6 @@ def _why_not_whole(text: str) -> str:
     if math.isfinite(number) and number <= 0:
         return f"must be more than 0: {_show(text)}"
     return f"not a whole number: {_show(text)}"
-
-
-def _parse_datetime(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        pass
-    match = _LOCAL_DATE.fullmatch(text)
-    if match is None:
-        return None
-    hour = match["H"] or match["cH"] or "0"
-    minute = match["M"] or match["cM"] or "0"
-    try:
-        return datetime(
-            int(match["y"]),
-            int(match["m"]),
-            int(match["d"]),
-            int(hour),
-            int(minute),
-            int(match["S"] or "0"),
-        )
-    except ValueError:
-        return None
 
 
 def _show(text: str) -> str:

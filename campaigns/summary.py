@@ -398,12 +398,3 @@ def year_digest(
         day = min(max(today, first), last)
         digests.append(as_digest(compile_figures(campaign, session=session, now=now), day))
     return digests
-
-
-def summary_count(campaign_id: str, *, session: Session, final: bool = True) -> int:
-    query = (
-        select(func.count())
-        .select_from(Summary)
-        .where(Summary.campaign_id == campaign_id, Summary.final == final)
-    )
-    return int(session.exec(query).one())

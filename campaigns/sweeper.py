@@ -84,7 +84,3 @@ def lost_chunks(
             )
         )
     return lost
-
-
-def pending_count(*, session: Session) -> int:
-    return int(session.exec(select(func.count()).select_from(TallyChunkPending)).one())

@@ -23,7 +23,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -499,18 +499,3 @@ def totals(campaign_id: str, *, session: Session) -> dict[str, MetricTotal]:
         else:
             acc[metric][1] += int(count)
     return {metric: MetricTotal(*values) for metric, values in sorted(acc.items())}
-
-
-def breakdown(campaign_id: str, *, session: Session, by: str) -> dict[str, dict[str, int]]:
-    """Per metric, net totals by local day (`by="day"`) or by venue (`by="venue"`)."""
-    column: Any = TallyRollup.day if by == "day" else TallyRollup.venue
-    query = (
-        select(TallyRollup.metric, column, func.sum(TallyRollup.total))
-        .where(TallyRollup.campaign_id == campaign_id)
-        .group_by(TallyRollup.metric, column)
-    )
-    result: dict[str, dict[str, int]] = defaultdict(dict)
-    for metric, bucket, total in session.exec(query):
-        key = bucket.isoformat() if isinstance(bucket, date) else str(bucket)
-        result[metric][key] = int(total)
-    return {metric: dict(sorted(values.items())) for metric, values in sorted(result.items())}
