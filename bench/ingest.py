@@ -270,15 +270,42 @@ def naive(inst: Installation, tallies: int, concurrency: int) -> tuple[float, in
     return tallies / elapsed, peak[0]
 
 
-def project(inst: Installation, path: Path, rows: int, concurrency: int) -> tuple[float, int, str]:
-    """Rate (tallies/s) of the real `campaigns import --wait`, peak worker RSS, its last line."""
-    command = [CAMPAIGNS, "worker", "--concurrency", str(concurrency), "--loglevel", "WARNING"]
-    command[-1] = "INFO"
+def project(
+    inst: Installation, path: Path, rows: int, concurrency: int
+) -> tuple[float, int, str, str]:
+    """Rate (tallies/s) of the real `campaigns import --wait`, peak worker RSS, its last line,
+    and where the time went (from the batch's own timestamps in the database)."""
+    command = [CAMPAIGNS, "worker", "--concurrency", str(concurrency), "--loglevel", "INFO"]
     with worker(inst, command) as peak:
+        began = datetime.now(UTC).replace(tzinfo=None)
         started = time.perf_counter()
         result = inst.run("import", CAMPAIGN, str(path), "--wait", "--timeout", "3600")
         elapsed = time.perf_counter() - started
-    return rows / elapsed, peak[0], result.stdout.strip().splitlines()[-1]
+    return rows / elapsed, peak[0], result.stdout.strip().splitlines()[-1], phases(inst, began)
+
+
+def phases(inst: Installation, began: datetime) -> str:
+    """Seconds from the command to the batch row (reading and validating the file), to the
+    last chunk published, and from the first to the last chunk stored."""
+    query = (
+        "SELECT b.created_at, b.published_at, min(c.done_at), max(c.done_at)"
+        " FROM tally_batch b JOIN tally_batch_chunk c ON c.batch_id = b.id GROUP BY b.id"
+    )
+    if inst.url.startswith("sqlite"):
+        with sqlite3.connect(inst.url.removeprefix("sqlite:///")) as connection:
+            texts = connection.execute(query).fetchone()
+        created, published, first, last = (datetime.fromisoformat(t) for t in texts)
+    else:
+        with psycopg.connect(inst.url.replace("postgresql+psycopg://", "postgresql://")) as pg:
+            created, published, first, last = pg.execute(query).fetchone()  # type: ignore[misc]
+
+    def after(moment: datetime) -> float:
+        return (moment - began).total_seconds()
+
+    return (
+        f"validated at {after(created):.1f} s, published by {after(published):.1f} s, "
+        f"stored from {after(first):.1f} to {after(last):.1f} s"
+    )
 
 
 def limit(url: str, path: Path, chunk: int) -> float:
@@ -391,14 +418,17 @@ def measure(
         limit_rate = limit(limit_url, path, chunk)
         project_url = database("project")
         inst = install(project_url, broker + "3", tmp / "project", pycache)
-        project_rate, project_rss, said = project(inst, path, args.rows, args.concurrency)
+        project_rate, project_rss, said, timeline = project(inst, path, args.rows, args.concurrency)
         summary_wall, figures_seconds, figures = summary_seconds(inst)
         rows, quantity = expected_totals(path)
         stored = scalar(project_url, "SELECT count(*) FROM tally")
-        rolled = scalar(project_url, "SELECT sum(total) FROM tally_rollup")
-        counted = scalar(project_url, "SELECT sum(tallies) FROM tally_rollup")
+        rolled = scalar(project_url, "SELECT sum(total) FROM tally_day_rollup")
+        counted = scalar(project_url, "SELECT sum(tallies) FROM tally_day_rollup")
+        by_venue = scalar(project_url, "SELECT sum(total) FROM tally_venue_rollup")
         summed = scalar(project_url, "SELECT sum(quantity) FROM tally")
-    ok = stored == rows == counted and rolled == quantity == summed == sum(figures.values())
+    ok = stored == rows == counted and rolled == by_venue == quantity == summed == sum(
+        figures.values()
+    )
     print(
         f"\n{kind}: {args.rows:,} rows, chunk {chunk:,}, worker --concurrency "
         f"{args.concurrency}, load average {load:.1f} before the run (2 cores)"
@@ -418,7 +448,8 @@ def measure(
         f"\nproject/naive {project_rate / naive_rate:.1f}x, project/limit "
         f"{100 * project_rate / limit_rate:.0f}%; `campaigns summary --format json` "
         f"{summary_wall:.2f} s wall ({figures_seconds * 1000:.0f} ms compiling the figures); "
-        f"import said: {said!r}; stored {stored:,} rows, rollups {'match' if ok else 'DIFFER'}",
+        f"import said: {said!r}; stored {stored:,} rows, rollups {'match' if ok else 'DIFFER'}; "
+        f"import timeline: {timeline}",
         flush=True,
     )
 

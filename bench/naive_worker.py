@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from campaigns.db import session_scope
-from campaigns.models import Campaign, Tally, TallyRollup, utcnow
+from campaigns.models import Campaign, DayRollup, Tally, VenueRollup, utcnow
 from workers.app import app
 
 __all__ = ["app", "store_one"]
@@ -47,18 +47,25 @@ def store_one(campaign_id: str, tally: dict[str, Any]) -> bool:
             )
         )
         venue = tally["venue"] or ""
-        rollup = session.get(TallyRollup, (campaign_id, tally["metric"], day, venue, False))
-        if rollup is None:
-            rollup = TallyRollup(
+        by_day = session.get(DayRollup, (campaign_id, tally["metric"], day, False))
+        if by_day is None:
+            by_day = DayRollup(
                 campaign_id=campaign_id,
                 metric=tally["metric"],
                 day=day,
-                venue=venue,
                 is_correction=False,
                 total=0,
                 tallies=0,
             )
-        rollup.total += tally["quantity"]
-        rollup.tallies += 1
-        session.add(rollup)
+        by_day.total += tally["quantity"]
+        by_day.tallies += 1
+        session.add(by_day)
+        by_venue = session.get(VenueRollup, (campaign_id, tally["metric"], venue))
+        if by_venue is None:
+            by_venue = VenueRollup(
+                campaign_id=campaign_id, metric=tally["metric"], venue=venue, total=0, tallies=0
+            )
+        by_venue.total += tally["quantity"]
+        by_venue.tallies += 1
+        session.add(by_venue)
     return True

@@ -8,7 +8,8 @@ them, then times, in the same run:
 
 - naive: the totals, by-day and by-venue breakdowns as GROUP BY queries over the tally rows;
 - this project: `summary.compile_figures` (every figure, target, trace and correction list,
-  read from `tally_rollup`) plus rendering text, JSON, HTML and Markdown.
+  read from `tally_day_rollup` and `tally_venue_rollup`) plus rendering text, JSON, HTML and
+  Markdown.
 """
 
 from __future__ import annotations
@@ -74,9 +75,14 @@ def build(path: Path, tallies: int) -> None:
         rows,
     )
     con.execute(
-        "INSERT INTO tally_rollup (campaign_id, metric, day, venue, is_correction, total, tallies)"
-        " SELECT campaign_id, metric, day, coalesce(venue, ''), is_correction, sum(quantity),"
-        " count(*) FROM tally GROUP BY 1, 2, 3, 4, 5"
+        "INSERT INTO tally_day_rollup (campaign_id, metric, day, is_correction, total, tallies)"
+        " SELECT campaign_id, metric, day, is_correction, sum(quantity), count(*)"
+        " FROM tally GROUP BY 1, 2, 3, 4"
+    )
+    con.execute(
+        "INSERT INTO tally_venue_rollup (campaign_id, metric, venue, total, tallies)"
+        " SELECT campaign_id, metric, coalesce(venue, ''), sum(quantity), count(*)"
+        " FROM tally GROUP BY 1, 2, 3"
     )
     con.commit()
     con.close()
@@ -114,7 +120,10 @@ def main(tallies: int) -> None:
         path = Path(tmp) / "summary.db"
         build(path, tallies)
         con = sqlite3.connect(path)
-        rollups = con.execute("SELECT count(*) FROM tally_rollup").fetchone()[0]
+        rollups = sum(
+            con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("tally_day_rollup", "tally_venue_rollup")
+        )
         con.close()
         naive_s = statistics.median(naive(path) for _ in range(3))
         runs = [project(path) for _ in range(5)]

@@ -1,9 +1,10 @@
 """Reading and validating tally import files (CSV or .xlsx) into rows ready to record.
 
-Pure: no database, no broker. `read_tally_file` turns a file into validated `TallyRow`s plus a
-complete list of `RowError`s (every bad cell of every row), or raises `ImportFileError` when the
-file as a whole cannot be used. `write_rejects` writes the rejected rows beside the input so the
-field staff can fix them in Excel and import them again.
+Pure: no database, no broker. `read_tally_file` turns a file into validated rows (as
+`AcceptedRows`, one list per `TallyRow` field; `ImportReport.rows` makes `TallyRow`s of them)
+plus a complete list of `RowError`s (every bad cell of every row), or raises `ImportFileError`
+when the file as a whole cannot be used. `write_rejects` writes the rejected rows beside the
+input so the field staff can fix them in Excel and import them again.
 
 Conventions a user of an import file relies on:
 
@@ -31,10 +32,11 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, fields
+from dataclasses import field as dataclass_field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
+from functools import cached_property, partial
 from hashlib import blake2b
-from itertools import compress, islice, repeat
+from itertools import chain, compress, islice, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,6 +68,8 @@ _CACHE_LIMIT = 100_000
 # split until the parts are small enough to check row by row.
 _BATCH_SPLIT = 8
 _SMALLEST_BATCH = 64
+# CSV text is split into lines this many characters (and up to a line) at a time.
+_BLOCK_CHARS = 1 << 20
 # What a spreadsheet may run as a formula when the rejects file is opened (CSV injection).
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -114,11 +118,49 @@ class RowError:
         return f"{self.file}: {where}: {self.reason}"
 
 
+@dataclass(slots=True)
+class AcceptedRows:
+    """The valid rows of a file in file order, as columns: one list per `TallyRow` field.
+
+    A million rows as columns take a fraction of the memory (and time) of a million
+    `TallyRow`s; repeated texts share one str. Slice a column for a part of the rows.
+    """
+
+    row: list[int] = dataclass_field(default_factory=list)
+    metric: list[str] = dataclass_field(default_factory=list)
+    quantity: list[int] = dataclass_field(default_factory=list)
+    item: list[str | None] = dataclass_field(default_factory=list)
+    venue: list[str | None] = dataclass_field(default_factory=list)
+    occurred_at: list[datetime | None] = dataclass_field(default_factory=list)
+    recorded_by: list[str | None] = dataclass_field(default_factory=list)
+    note: list[str | None] = dataclass_field(default_factory=list)
+    key: list[str] = dataclass_field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def tally_rows(self, start: int = 0, stop: int | None = None) -> list[TallyRow]:
+        """Rows [start:stop] as `TallyRow`s."""
+        columns = [getattr(self, name)[start:stop] for name in _FIELD_NAMES]
+        with _collector_paused():
+            tallies = list(map(object.__new__, repeat(TallyRow, len(columns[0]))))
+            for set_field, values in zip(_SLOTS, columns, strict=True):
+                deque(map(set_field, tallies, values), maxlen=0)
+        return tallies
+
+
 @dataclass
 class ImportReport:
-    rows: list[TallyRow]
+    """The valid rows of a file, the errors of the others, and how many rows there were."""
+
+    accepted: AcceptedRows
     errors: list[RowError]
     total_rows: int
+
+    @cached_property
+    def rows(self) -> list[TallyRow]:
+        """The accepted rows as `TallyRow`s, made on first use."""
+        return self.accepted.tally_rows()
 
 
 class ImportFileError(Exception):
@@ -186,7 +228,7 @@ def read_tally_file(
         raise ImportFileError(
             f"{path.name}: no tally rows below the header (row {table.header_row})"
         )
-    return ImportReport(checker.rows, checker.errors, checker.total)
+    return ImportReport(checker.accepted, checker.errors, checker.total)
 
 
 def write_rejects(report: ImportReport, source: Path) -> Path:
@@ -238,7 +280,7 @@ def _neutralise(cells: list[str]) -> list[str]:
 
 
 class _RowChecker:
-    """Validates data rows, collecting `rows` and `errors`.
+    """Validates data rows, collecting `accepted` and `errors`.
 
     A million rows must take seconds, so CSV rows take a batched path: `_accept_batch` takes
     a whole batch column by column when every row is clean (metric, quantity and time texts
@@ -260,7 +302,7 @@ class _RowChecker:
         max_cell_chars: int,
     ) -> None:
         self.file = file
-        self.rows: list[TallyRow] = []
+        self.accepted = AcceptedRows()
         self.errors: list[RowError] = []
         self.failed_rows = 0
         self._campaign = campaign_id
@@ -289,6 +331,8 @@ class _RowChecker:
         self._moments: dict[str, tuple[datetime | None, str]] = {}
         # Date and datetime cells of a workbook -> the same.
         self._cell_moments: dict[object, tuple[datetime | None, str]] = {}
+        # Free text -> the same, so that rows with the same text share one str; "" -> None.
+        self._texts: dict[str, str | None] = dict(_NONE_IF_EMPTY)
         self._index = table.columns
         parsers: dict[str, Callable[[object], object]] = {
             "metric": self._metric,
@@ -305,7 +349,7 @@ class _RowChecker:
 
     @property
     def total(self) -> int:
-        return len(self.rows) + self.failed_rows
+        return len(self.accepted) + self.failed_rows
 
     def check_cells(self, first: int, rows: list[_Cells]) -> None:
         for row, cells in enumerate(rows, first):
@@ -324,7 +368,7 @@ class _RowChecker:
         """Accept all of `rows` at once, or nothing (False) if any row needs a closer look.
 
         Works column by column with C-level loops (map, zip, join, regex) so that no Python
-        code runs per row; state (rows, keys) changes only once the whole batch is known good.
+        code runs per row; state (accepted, keys) changes only once the whole batch is known good.
         """
         numbers = range(first, first + len(rows))
         if set(map(len, rows)) != {self._width}:
@@ -353,7 +397,7 @@ class _RowChecker:
             occurred: Iterable[datetime | None] = map(itemgetter(0), moments)
             isos: Iterable[str] = map(itemgetter(1), moments)
         else:
-            occurred, isos = repeat(None), repeat("")
+            occurred, isos = repeat(None, len(numbers)), repeat("")
         given = texts.get("key")
         named = [key for key in given if key] if given else []
         if len(set(named)) != len(named) or not self._keys.keys().isdisjoint(named):
@@ -391,28 +435,36 @@ class _RowChecker:
                 if given is None
                 else [key or new for key, new in zip(given, derived, strict=True)]
             )
-        tallies = list(map(object.__new__, repeat(TallyRow, len(numbers))))
-        values = (
-            numbers,
-            metric_ids,
-            quantities,
-            self._optional(texts, "item"),
-            self._optional(texts, "venue"),
-            occurred,
-            self._optional(texts, "recorded_by"),
-            self._optional(texts, "note"),
-            keys,
-        )
-        for set_field, column_values in zip(_SLOTS, values, strict=True):
-            deque(map(set_field, tallies, column_values), maxlen=0)
-        self.rows.extend(tallies)
+        accepted = self.accepted
+        accepted.row.extend(numbers)
+        accepted.metric.extend(metric_ids)
+        accepted.quantity.extend(quantities)
+        accepted.item.extend(self._shared(texts, "item", len(numbers)))
+        accepted.venue.extend(self._shared(texts, "venue", len(numbers)))
+        accepted.occurred_at.extend(occurred)
+        accepted.recorded_by.extend(self._shared(texts, "recorded_by", len(numbers)))
+        accepted.note.extend(self._shared(texts, "note", len(numbers)))
+        accepted.key.extend(keys)
         self._keys.update(zip(named, compress(numbers, given or ()), strict=True))
         return True
 
-    @staticmethod
-    def _optional(texts: dict[str, list[str]], field: str) -> Iterable[str | None]:
+    def _shared(self, texts: dict[str, list[str]], field: str, count: int) -> Iterable[str | None]:
+        """The column's texts as stored: None for empty, else a str shared by equal texts."""
         column = texts.get(field)
-        return repeat(None) if column is None else map(_NONE_IF_EMPTY.get, column, column)
+        if column is None:
+            return repeat(None, count)
+        share = self._shared_texts().setdefault
+        return map(share, column, column)
+
+    def _share(self, text: str | None) -> str | None:
+        """`text` as stored (see `_shared`)."""
+        return None if text is None else self._shared_texts().setdefault(text, text)
+
+    def _shared_texts(self) -> dict[str, str | None]:
+        if len(self._texts) >= _CACHE_LIMIT:
+            self._texts.clear()
+            self._texts.update(_NONE_IF_EMPTY)
+        return self._texts
 
     def check_row(self, row: int, cells: _Cells) -> None:
         """Check one row cell by cell, recording every problem."""
@@ -454,9 +506,16 @@ class _RowChecker:
         if key is None:
             fields = (metric, str(quantity), item, venue, iso, recorded_by, note, str(row))
             key = _derive_key(self._campaign, *(text or "" for text in fields))
-        self.rows.append(
-            TallyRow(row, metric, quantity, item, venue, occurred_at, recorded_by, note, key)
-        )
+        accepted = self.accepted
+        accepted.row.append(row)
+        accepted.metric.append(metric)
+        accepted.quantity.append(quantity)
+        accepted.item.append(self._share(item))
+        accepted.venue.append(self._share(venue))
+        accepted.occurred_at.append(occurred_at)
+        accepted.recorded_by.append(self._share(recorded_by))
+        accepted.note.append(self._share(note))
+        accepted.key.append(key)
 
     def _text(self, value: object) -> str | None:
         if value is None:
@@ -571,7 +630,8 @@ class _RowChecker:
 
 # Set the slots of a TallyRow made with object.__new__: a dataclass(frozen=True) __init__
 # goes through object.__setattr__ per field, which would cost more than all checks of a row.
-_SLOTS = tuple(getattr(TallyRow, field.name).__set__ for field in fields(TallyRow))
+_FIELD_NAMES = tuple(field.name for field in fields(TallyRow))
+_SLOTS = tuple(getattr(TallyRow, name).__set__ for name in _FIELD_NAMES)
 _KEY_SEPARATOR = "\x1f"  # a control character, so never inside an accepted cell
 _blake2b_16 = partial(blake2b, digest_size=16)
 _NONE_IF_EMPTY: dict[str, None] = {"": None}
@@ -658,7 +718,8 @@ def _open_table(path: Path) -> Iterator[_Table]:
             if not _NOT_PLAIN.search(text):
                 # Without quotes a CSV row is a line split at commas: str.split does what
                 # the csv module does, in less than half the time.
-                rows = map(str.split, text.splitlines(), repeat(","))
+                lines = chain.from_iterable(map(str.splitlines, _blocks(text)))
+                rows = map(str.split, lines, repeat(","))
                 yield _find_header(name, rows, is_csv=True)
                 return
             reader = csv.reader(io.StringIO(text, newline=""))
@@ -672,6 +733,21 @@ def _open_table(path: Path) -> Iterator[_Table]:
             sheet = _xlsx_records(path)
             stack.callback(sheet.close)
             yield _find_header(name, sheet, is_csv=False)
+
+
+def _blocks(text: str) -> Iterator[str]:
+    """`text` in parts of whole lines: the lines of the parts are those of `text`, without
+    holding them all at once (a million lines take more memory than the text itself).
+
+    A part ends just after a line feed, which ends a line whatever comes before it (a carriage
+    return and line feed are one line break, never split).
+    """
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + _BLOCK_CHARS)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
 
 
 def _csv_text(path: Path) -> str:

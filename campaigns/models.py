@@ -127,15 +127,30 @@ class Tally(SQLModel, table=True):
     created_at: datetime = utc_column()
 
 
-class TallyRollup(SQLModel, table=True):
-    """Running totals kept in step with `tally` in the same transaction as each insert."""
+class DayRollup(SQLModel, table=True):
+    """Running totals per metric and local day, kept in step with `tally` in the same
+    transaction as each insert. Corrections are kept apart so a summary can show them."""
 
-    __tablename__ = "tally_rollup"
+    __tablename__ = "tally_day_rollup"
     campaign_id: str = Field(foreign_key="campaign.id", primary_key=True, max_length=80)
     metric: str = Field(primary_key=True, max_length=60)
     day: date = Field(primary_key=True)
-    venue: str = Field(primary_key=True, max_length=500, default="")
     is_correction: bool = Field(primary_key=True, default=False)
+    total: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    tallies: int = Field(sa_column=Column(BigInteger(), nullable=False))
+
+
+class VenueRollup(SQLModel, table=True):
+    """Running totals per metric and venue ("" for none), kept like `DayRollup`.
+
+    Two narrow rollups rather than one per (day, venue): a chunk of a county's sheet touches a
+    few dozen rows of each instead of hundreds, and a summary reads them without grouping.
+    """
+
+    __tablename__ = "tally_venue_rollup"
+    campaign_id: str = Field(foreign_key="campaign.id", primary_key=True, max_length=80)
+    metric: str = Field(primary_key=True, max_length=60)
+    venue: str = Field(primary_key=True, max_length=500, default="")
     total: int = Field(sa_column=Column(BigInteger(), nullable=False))
     tallies: int = Field(sa_column=Column(BigInteger(), nullable=False))
 

@@ -25,10 +25,11 @@ from campaigns.lifecycle import transition
 from campaigns.models import (
     Campaign,
     CampaignStatus,
+    DayRollup,
     Digest,
     Summary,
     Tally,
-    TallyRollup,
+    VenueRollup,
     utcnow,
 )
 from campaigns.observances import get_observance
@@ -45,18 +46,22 @@ def _pct(part: int, whole: int) -> float:
 
 
 class _Rollup:
-    """One pass over a campaign's rollup rows: every total and the tally counts behind it."""
+    """A campaign's rollup rows read once: every total and the tally counts behind it."""
 
     def __init__(self, campaign_id: str, *, session: Session) -> None:
         self.total: dict[str, int] = defaultdict(int)
         self.trace: dict[str, dict[str, Any]] = {}
         self.by_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.by_venue: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        # Two aggregates in the database rather than every rollup row as an object: a
-        # province's campaign has tens of thousands of (day, venue) rollup rows.
-        for metric, day, is_correction, total, tallies in self._sums(
-            campaign_id, TallyRollup.day, session=session
-        ):
+        # Plain rows rather than ORM objects: a province's campaign has ten thousand venue rows.
+        days = sql_select(
+            col(DayRollup.metric),
+            col(DayRollup.day),
+            col(DayRollup.is_correction),
+            col(DayRollup.total),
+            col(DayRollup.tallies),
+        ).where(col(DayRollup.campaign_id) == campaign_id)
+        for metric, day, is_correction, total, tallies in session.execute(days):
             trace = self._trace(metric)
             key = day.isoformat()
             self.total[metric] += total
@@ -65,29 +70,15 @@ class _Rollup:
             trace[f"{prefix}tallies"] += tallies
             trace["corrections" if is_correction else "recorded"] += total
             trace["by_day"][key] += tallies
-        for metric, venue, _is_correction, total, tallies in self._sums(
-            campaign_id, TallyRollup.venue, session=session
-        ):
-            self.by_venue[metric][venue] += total
-            self._trace(metric)["by_venue"][venue] += tallies
-
-    @staticmethod
-    def _sums(campaign_id: str, column: Any, *, session: Session) -> list[tuple[Any, ...]]:
-        query = (
-            sql_select(
-                col(TallyRollup.metric),
-                column,
-                col(TallyRollup.is_correction),
-                func.sum(TallyRollup.total),
-                func.sum(TallyRollup.tallies),
-            )
-            .where(col(TallyRollup.campaign_id) == campaign_id)
-            .group_by(col(TallyRollup.metric), column, col(TallyRollup.is_correction))
-        )
-        return [
-            (metric, bucket, bool(is_correction), int(total), int(tallies))
-            for metric, bucket, is_correction, total, tallies in session.execute(query)
-        ]
+        venues = sql_select(
+            col(VenueRollup.metric),
+            col(VenueRollup.venue),
+            col(VenueRollup.total),
+            col(VenueRollup.tallies),
+        ).where(col(VenueRollup.campaign_id) == campaign_id)
+        for metric, venue, total, tallies in session.execute(venues):
+            self.by_venue[metric][venue] = total
+            self._trace(metric)["by_venue"][venue] = tallies
 
     def _trace(self, metric: str) -> dict[str, Any]:
         return self.trace.setdefault(

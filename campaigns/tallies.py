@@ -1,15 +1,16 @@
 """Recording tallies: validation against the campaign, idempotent bulk storage, running totals.
 
 Every tally carries a key unique within its campaign; storing is insert-or-ignore on that
-key, so a tally sent twice (a retried task, a file imported again) counts once. The rollup
-table is updated in the same transaction from exactly the rows that were inserted, so
-totals never drift from the tally rows and never need a scan of them.
+key, so a tally sent twice (a retried task, a file imported again) counts once. The rollups
+(per metric and day, per metric and venue) are updated in the same transaction from exactly
+the rows that were inserted, so totals never drift from the tally rows and never need a scan
+of them.
 
 Tallies travel column by column (`TallyColumns`: one list of texts per field) and are stored
 with one statement per chunk: on PostgreSQL a single `INSERT ... SELECT FROM unnest(...)
-ON CONFLICT DO NOTHING` whose RETURNING rows feed the rollup upsert in the same statement;
+ON CONFLICT DO NOTHING` whose RETURNING rows feed both rollup upserts in the same statement;
 on SQLite an `executemany` under the write lock, after which the new rows are exactly those
-above the highest id seen before, and are folded into the rollups by one `INSERT ... SELECT
+above the highest id seen before, and are folded into each rollup by one `INSERT ... SELECT
 ... GROUP BY`. Either way no Python code runs per tally in the worker.
 
 A chunk published for a `TallyBatch` leaves a `TallyBatchChunk` row in its transaction: a
@@ -35,9 +36,9 @@ from campaigns.errors import ConflictError, InvalidInputError, NotFoundError
 from campaigns.models import (
     Campaign,
     CampaignStatus,
+    DayRollup,
     TallyBatch,
     TallyBatchChunk,
-    TallyRollup,
     utcnow,
 )
 from campaigns.sweeper import forget_pending
@@ -291,11 +292,14 @@ def store_chunk(
 
 
 _TALLY_COLUMNS = ", ".join(("campaign_id", *FIELDS, "source", "created_at"))
-_ROLLUP_KEY = "campaign_id, metric, day, venue, is_correction"
-_ROLLUP_UPDATE = (
-    f"ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET total = tally_rollup.total + excluded.total,"
-    " tallies = tally_rollup.tallies + excluded.tallies"
+_ADD_TO_TOTALS = (
+    "DO UPDATE SET total = {table}.total + excluded.total,"
+    " tallies = {table}.tallies + excluded.tallies"
 )
+_DAY_KEY = "campaign_id, metric, day, is_correction"
+_DAY_UPDATE = f"ON CONFLICT ({_DAY_KEY}) " + _ADD_TO_TOTALS.format(table="tally_day_rollup")
+_VENUE_KEY = "campaign_id, metric, venue"
+_VENUE_UPDATE = f"ON CONFLICT ({_VENUE_KEY}) " + _ADD_TO_TOTALS.format(table="tally_venue_rollup")
 
 
 def _store_postgresql(
@@ -325,22 +329,28 @@ def _store_postgresql(
         if unnested
         else ""
     )
-    # One statement: insert-or-ignore, and fold exactly the inserted rows into the rollups
-    # (in key order, so two workers never wait on each other's rollup rows in a cycle; byte
-    # order, which sorts faster than the database's collation and serves as well).
+    # One statement: insert-or-ignore, and fold exactly the inserted rows into both rollups
+    # (each in key order, and always days before venues, so two workers never wait on each
+    # other's rollup rows in a cycle; byte order, which sorts faster than the database's
+    # collation and serves as well).
     statement = f"""
         WITH inserted AS (
             INSERT INTO tally ({_TALLY_COLUMNS})
             SELECT :campaign, {", ".join(selected)}, :source, CAST(:now AS timestamp){source_rows}
             ON CONFLICT (campaign_id, key) DO NOTHING
             RETURNING metric, day, venue, is_correction, quantity
-        ), rolled AS (
-            INSERT INTO tally_rollup ({_ROLLUP_KEY}, total, tallies)
-            SELECT :campaign, metric, day, coalesce(venue, ''), is_correction,
-                   sum(quantity), count(*)
-            FROM inserted GROUP BY 1, 2, 3, 4, 5
-            ORDER BY metric COLLATE "C", day, coalesce(venue, '') COLLATE "C", is_correction
-            {_ROLLUP_UPDATE}
+        ), by_day AS (
+            INSERT INTO tally_day_rollup ({_DAY_KEY}, total, tallies)
+            SELECT :campaign, metric, day, is_correction, sum(quantity), count(*)
+            FROM inserted GROUP BY 1, 2, 3, 4
+            ORDER BY metric COLLATE "C", day, is_correction
+            {_DAY_UPDATE}
+        ), by_venue AS (
+            INSERT INTO tally_venue_rollup ({_VENUE_KEY}, total, tallies)
+            SELECT :campaign, metric, coalesce(venue, ''), sum(quantity), count(*)
+            FROM inserted GROUP BY 1, 2, 3
+            ORDER BY metric COLLATE "C", coalesce(venue, '') COLLATE "C"
+            {_VENUE_UPDATE}
         )
         SELECT count(*) FROM inserted
     """
@@ -384,10 +394,15 @@ def _store_sqlite(
         stored = connection.total_changes - before
         if stored:
             cursor.execute(
-                f"INSERT INTO tally_rollup ({_ROLLUP_KEY}, total, tallies)"
-                " SELECT campaign_id, metric, day, coalesce(venue, ''), is_correction,"
-                " sum(quantity), count(*) FROM tally WHERE id > ?"
-                " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5 " + _ROLLUP_UPDATE,
+                f"INSERT INTO tally_day_rollup ({_DAY_KEY}, total, tallies)"
+                " SELECT campaign_id, metric, day, is_correction, sum(quantity), count(*)"
+                " FROM tally WHERE id > ? GROUP BY 1, 2, 3, 4 " + _DAY_UPDATE,
+                (highest,),
+            )
+            cursor.execute(
+                f"INSERT INTO tally_venue_rollup ({_VENUE_KEY}, total, tallies)"
+                " SELECT campaign_id, metric, coalesce(venue, ''), sum(quantity), count(*)"
+                " FROM tally WHERE id > ? GROUP BY 1, 2, 3 " + _VENUE_UPDATE,
                 (highest,),
             )
     finally:
@@ -483,13 +498,13 @@ def totals(campaign_id: str, *, session: Session) -> dict[str, MetricTotal]:
     """Per metric: net total (corrections included), tally count and the corrections' sum."""
     query = (
         select(
-            TallyRollup.metric,
-            TallyRollup.is_correction,
-            func.sum(TallyRollup.total),
-            func.sum(TallyRollup.tallies),
+            DayRollup.metric,
+            DayRollup.is_correction,
+            func.sum(DayRollup.total),
+            func.sum(DayRollup.tallies),
         )
-        .where(TallyRollup.campaign_id == campaign_id)
-        .group_by(TallyRollup.metric, TallyRollup.is_correction)  # type: ignore[arg-type]
+        .where(DayRollup.campaign_id == campaign_id)
+        .group_by(DayRollup.metric, DayRollup.is_correction)  # type: ignore[arg-type]
     )
     acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for metric, is_correction, total, count in session.exec(query):

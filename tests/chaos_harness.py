@@ -94,7 +94,7 @@ def audit(
     env: Env, expected: dict[str, int], rows: int, campaign_id: str = CAMPAIGN
 ) -> tuple[int, int]:
     """(lost, doubled) measured from the database itself."""
-    from campaigns.models import Tally
+    from campaigns.models import Tally, VenueRollup
     from campaigns.tallies import totals
 
     with env.session() as session:
@@ -112,9 +112,17 @@ def audit(
             ).all()
         )
         rolled = {m: t.total for m, t in totals(campaign_id, session=session).items()}
+        by_venue = dict(
+            session.execute(
+                select(VenueRollup.metric, func.sum(VenueRollup.total))
+                .where(VenueRollup.campaign_id == campaign_id)
+                .group_by(VenueRollup.metric)
+            ).all()
+        )
     lost = rows - distinct_keys
     doubled = (stored_rows - distinct_keys) + sum(
-        abs(rolled.get(m, 0) - int(raw.get(m, 0))) for m in set(rolled) | set(raw)
+        abs(rolled.get(m, 0) - int(raw.get(m, 0))) + abs(int(by_venue.get(m, 0)) - rolled.get(m, 0))
+        for m in set(rolled) | set(raw) | set(by_venue)
     )
     if lost == 0 and doubled == 0:
         assert rolled == {m: v for m, v in expected.items() if v}, (rolled, expected)

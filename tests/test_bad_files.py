@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 from sqlalchemy import func, select
@@ -187,6 +187,8 @@ def test_generated_file_imports_cleanly_or_fails_cleanly(
     repeat: bool,
 ) -> None:
     env = installed
+    # A workbook cannot hold control characters at all (openpyxl refuses to write them).
+    assume(fmt != "xlsx" or not any("\x07" in str(cell) for r in rows for cell in r.cells))
     if repeat and rows:
         rows = [*rows, rows[0]]  # the same key twice in one file: the second is refused
         rows[-1] = Row(rows[-1].cells, valid=False)

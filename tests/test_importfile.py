@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import string
 from collections.abc import Iterator, Sequence
+from dataclasses import fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from campaigns.importfile import (
     ImportReport,
     RowError,
     TallyRow,
+    _RowChecker,
     read_tally_file,
     write_rejects,
 )
@@ -565,6 +567,129 @@ def test_any_quantity_text_is_a_positive_int_or_one_error(
         (error,) = report.errors
         assert (error.row, error.column) == (2, "quantity")
         assert error.reason
+
+
+def test_accepted_columns_and_rows_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both paths (batches, and single rows around a bad one) fill the same columns; `rows`
+    makes `TallyRow`s of them, and equal texts share one str."""
+    rows: list[list[str]] = [[*EN_HEADER, "key"]]
+    for n in range(1000):
+        rows.append(
+            [
+                ["materials", "boards"][n % 2],
+                str(n % 7 + 1),
+                ["", "宣传折页"][n % 2],
+                f"venue {n % 3}",
+                ["", "2019-04-16 10:00"][n % 2],
+                ["张三", ""][n % 3 == 0],
+                "" if n % 5 else "morning",
+                f"k{n}" if n % 4 == 0 else "",
+            ]
+        )
+    rows[150][1] = "x"  # file row 151: the rows around it are checked one by one
+    batches: list[bool] = []
+    accept_batch = _RowChecker._accept_batch
+
+    def spy(checker: _RowChecker, first: int, cells: list[Sequence[object]]) -> bool:
+        batches.append(accept_batch(checker, first, cells))
+        return batches[-1]
+
+    monkeypatch.setattr(_RowChecker, "_accept_batch", spy)
+
+    report = read(write_csv(tmp_path / "t.csv", rows))
+
+    assert True in batches and False in batches
+    accepted = report.accepted
+    assert len(accepted) == len(report.rows) == 999
+    for field in fields(TallyRow):
+        assert getattr(accepted, field.name) == [
+            getattr(tally, field.name) for tally in report.rows
+        ]
+    assert all(isinstance(tally, TallyRow) for tally in report.rows)
+    assert report.rows is report.rows  # made once
+    assert accepted.tally_rows(148, 152) == report.rows[148:152]
+    assert [tally.row for tally in report.rows[148:151]] == [150, 152, 153]
+    # "venue 0" of a batch row (row 2) and of a row checked singly (row 152) are one str.
+    assert accepted.venue[0] == accepted.venue[149] == "venue 0"
+    assert accepted.venue[0] is accepted.venue[149]
+    assert accepted.item[:2] == [None, "宣传折页"]
+
+
+def test_import_chunks_are_the_rows_as_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI makes broker chunks straight from the columns: the same chunks as from the rows
+    one by one."""
+    from campaigns.cli.tally_cmds import _import_chunks
+    from campaigns.models import Campaign
+    from campaigns.tallies import utc_text
+
+    path = write_csv(
+        tmp_path / "t.csv",
+        [
+            [*EN_HEADER, "key"],
+            *(
+                [
+                    "宣传资料",
+                    f"{n % 3 + 1},000",
+                    ["", "leaflet"][n % 2],
+                    f"venue {n % 2}",
+                    ["", "2019-04-15 07:59", "2019-04-16 10:30"][n % 3],
+                    ["", "Li"][n % 2],
+                    ["", "morning"][n % 3 == 0],
+                    ["", f"k{n}"][n % 4 == 0],
+                ]
+                for n in range(10)
+            ),
+        ],
+    )
+    report = read(path, window=WINDOW)
+    campaign = Campaign(
+        id=CAMPAIGN,
+        kind="custom",
+        year=2019,
+        title="x",
+        start_at=WINDOW[0],
+        end_at=WINDOW[1],
+        timezone="Asia/Shanghai",
+    )
+    sent: list[tuple[dict[str, list[str | None]], str]] = []
+    monkeypatch.setattr(
+        "campaigns.tallies.encode_chunk", lambda columns, *, source: sent.append((columns, source))
+    )
+
+    list(_import_chunks(report.accepted, campaign, size=4, source="import:t.csv", actor="me"))
+
+    assert "rows" not in vars(report)  # no TallyRow was made
+    expected = []
+    for start in range(0, 10, 4):
+        chunk = report.rows[start : start + 4]
+        moments = [tally.occurred_at or campaign.start_at for tally in chunk]
+        columns: dict[str, list[str | None]] = {
+            "metric": [tally.metric for tally in chunk],
+            "item": [tally.item for tally in chunk],
+            "venue": [tally.venue for tally in chunk],
+            "note": [tally.note for tally in chunk],
+            "key": [tally.key for tally in chunk],
+            "quantity": [str(tally.quantity) for tally in chunk],
+            "occurred_at": [utc_text(moment) for moment in moments],
+            "day": [moment.astimezone(SHANGHAI).date().isoformat() for moment in moments],
+            "recorded_by": [tally.recorded_by or "me" for tally in chunk],
+            "is_correction": ["0"] * len(chunk),
+            "reason": [None] * len(chunk),
+        }
+        expected.append((columns, "import:t.csv"))
+    assert sent == expected
+    first = sent[0][0]
+    assert first["quantity"][:3] == ["1000", "2000", "3000"]
+    assert first["occurred_at"][:3] == [
+        "2019-04-14 16:00:00.000000",  # no time: the campaign's start
+        "2019-04-14 23:59:00.000000",
+        "2019-04-16 02:30:00.000000",
+    ]
+    assert first["day"][:3] == ["2019-04-15", "2019-04-15", "2019-04-16"]
+    assert first["recorded_by"][:2] == ["me", "Li"]
+    assert [len(columns["key"]) for columns, _ in sent] == [4, 4, 2]
 
 
 def test_rows_are_frozen_values(tmp_path: Path) -> None:

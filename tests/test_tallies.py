@@ -75,20 +75,25 @@ def _count(env: Env, query: str) -> int:
 
 
 def _rollups_match_rows(session: Session) -> None:
-    fresh = session.execute(
-        text(
-            "SELECT campaign_id, metric, day, coalesce(venue, ''), is_correction,"
-            " sum(quantity), count(*) FROM tally GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
-        )
-    ).all()
-    rolled = session.execute(
-        text(
-            "SELECT campaign_id, metric, day, venue, is_correction, total, tallies"
-            " FROM tally_rollup ORDER BY 1, 2, 3, 4, 5"
-        )
-    ).all()
-    assert [tuple(r) for r in rolled] == [tuple(r) for r in fresh]
-    assert fresh, "nothing was stored"
+    """Both rollups equal a fresh GROUP BY over every tally row."""
+    for fresh_sql, rolled_sql in (
+        (
+            "SELECT campaign_id, metric, day, is_correction, sum(quantity), count(*)"
+            " FROM tally GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            "SELECT campaign_id, metric, day, is_correction, total, tallies"
+            " FROM tally_day_rollup ORDER BY 1, 2, 3, 4",
+        ),
+        (
+            "SELECT campaign_id, metric, coalesce(venue, ''), sum(quantity), count(*)"
+            " FROM tally GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            "SELECT campaign_id, metric, venue, total, tallies"
+            " FROM tally_venue_rollup ORDER BY 1, 2, 3",
+        ),
+    ):
+        fresh = session.execute(text(fresh_sql)).all()
+        rolled = session.execute(text(rolled_sql)).all()
+        assert [tuple(r) for r in rolled] == [tuple(r) for r in fresh]
+        assert fresh, "nothing was stored"
 
 
 def test_the_same_file_twice_counts_once_and_says_so(worker_env: Env, tmp_path: Path) -> None:
@@ -279,4 +284,4 @@ def test_a_redelivered_chunk_is_a_no_op_and_a_late_one_is_refused(env: Env) -> N
         _rollups_match_rows(session)
     assert late.stored == 0 and late.refused is not None and "cancelled" in late.refused
     assert _count(env, "SELECT count(*) FROM tally") == 2
-    assert _count(env, "SELECT sum(total) FROM tally_rollup") == 302
+    assert _count(env, "SELECT sum(total) FROM tally_day_rollup") == 302

@@ -16,7 +16,7 @@ import typer
 from campaigns.cli._common import actor, console, session, settings
 
 if TYPE_CHECKING:
-    from campaigns.importfile import TallyRow
+    from campaigns.importfile import AcceptedRows
     from campaigns.models import Campaign
     from campaigns.tallies import NewTally
 
@@ -228,7 +228,7 @@ def import_(
             raise InvalidInputError(str(exc)) from None
     # The rows live until the end: spare them the collector's rescans while chunks are made.
     gc.freeze()
-    good, bad = len(report.rows), len(report.errors)
+    good, bad = len(report.accepted), len(report.errors)
     for error in report.errors:
         print(f"campaigns: {error}", file=sys.stderr)
     if bad and not skip_invalid:
@@ -263,7 +263,7 @@ def import_(
             return
     size = max(1, settings().import_chunk_size)
     source = f"import:{name}"[:200]
-    chunks = _import_chunks(report.rows, campaign, size=size, source=source, actor=actor())
+    chunks = _import_chunks(report.accepted, campaign, size=size, source=source, actor=actor())
     with _Progress(good >= _PROGRESS_ROWS) as bar:
         sending = bar.add("queueing", good)
         batch_id = publish_tallies(
@@ -346,10 +346,10 @@ def _file_digest(path: Path) -> str:
 
 
 def _import_chunks(
-    rows: Sequence[TallyRow], campaign: Campaign, *, size: int, source: str, actor: str
+    rows: AcceptedRows, campaign: Campaign, *, size: int, source: str, actor: str
 ) -> Iterator[dict[str, Any]]:
     """The validated rows as broker chunks, encoded one chunk at a time as they are sent."""
-    from operator import attrgetter
+    from operator import itemgetter
 
     from campaigns.tallies import encode_chunk, utc_text
 
@@ -361,21 +361,33 @@ def _import_chunks(
         at = moment or campaign.start_at
         return utc_text(at), at.astimezone(zone).date().isoformat()
 
-    fields = ("metric", "item", "venue", "note", "key")
+    # Quantities repeat: one text each, made once.
+    quantity_texts: dict[int, str] = {}
+    # Who recorded a row: as written, else the user who imports.
+    recorder: dict[str | None, str] = {None: actor, "": actor}
     for start in range(0, len(rows), size):
-        chunk = rows[start : start + size]
-        columns: dict[str, list[str | None]] = {
-            field: list(map(attrgetter(field), chunk)) for field in fields
-        }
-        columns["quantity"] = list(map(str, map(attrgetter("quantity"), chunk)))
-        moments = list(map(attrgetter("occurred_at"), chunk))
+        stop = start + size
+        quantities = rows.quantity[start:stop]
+        for quantity in set(quantities).difference(quantity_texts):
+            quantity_texts[quantity] = str(quantity)
+        moments = rows.occurred_at[start:stop]
         for moment in dict.fromkeys(moments):
             if moment not in times:
                 times[moment] = stored_time(moment)
         texts = list(map(times.__getitem__, moments))
-        columns["occurred_at"] = [utc for utc, _ in texts]
-        columns["day"] = [day for _, day in texts]
-        columns["recorded_by"] = [by or actor for by in map(attrgetter("recorded_by"), chunk)]
-        columns["is_correction"] = ["0"] * len(chunk)
-        columns["reason"] = [None] * len(chunk)
+        recorded_by = rows.recorded_by[start:stop]
+        count = len(moments)
+        columns: dict[str, Sequence[str | None]] = {
+            "metric": rows.metric[start:stop],
+            "item": rows.item[start:stop],
+            "venue": rows.venue[start:stop],
+            "note": rows.note[start:stop],
+            "key": rows.key[start:stop],
+            "quantity": list(map(quantity_texts.__getitem__, quantities)),
+            "occurred_at": list(map(itemgetter(0), texts)),
+            "day": list(map(itemgetter(1), texts)),
+            "recorded_by": list(map(recorder.get, recorded_by, recorded_by)),
+            "is_correction": ["0"] * count,
+            "reason": [None] * count,
+        }
         yield encode_chunk(columns, source=source)
