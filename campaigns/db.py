@@ -3,14 +3,13 @@
 SQLite runs in WAL mode with a busy timeout so a worker writing tallies and a CLI
 reading totals do not trip over each other; `BEGIN IMMEDIATE` takes the write lock up
 front so read-then-write transactions cannot deadlock on lock upgrade, except in
-`read_session`, whose plain `BEGIN` reads a snapshot without waiting for writers.
+`read_session`, whose plain `BEGIN` reads a snapshot without waiting for writers. Writers
+take turns through a lock file first (`campaigns.writer_lock`).
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -22,6 +21,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from campaigns.settings import get_settings
+from campaigns.writer_lock import WriterLockedConnection, connect_args, lock_path_for
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Execution option of sessions that never write (see `read_session`).
@@ -45,15 +45,19 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # Pooled: a connection kept open skips the pragmas per session, and closing the last
         # connection of a WAL database checkpoints it, which is too costly per chunk.
-        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=2, max_overflow=8)
-        _tune_sqlite(engine)
+        engine = create_engine(
+            url, connect_args=connect_args(parsed.database), pool_size=2, max_overflow=8
+        )
+        _tune_sqlite(engine, parsed.database)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, database: str | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, WriterLockedConnection) and database:
+            dbapi_connection.lock_path = lock_path_for(database)
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -69,38 +73,15 @@ def _tune_sqlite(engine: Engine) -> None:
         if connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
         else:
-            _begin_immediate(connection)
-
-
-_SQLITE_BUSY = 5
-_LOCK_WAIT_SECONDS = 30.0
-_LOCK_POLL_SECONDS = 0.001
-
-
-def _begin_immediate(connection: Any) -> None:
-    """Take SQLite's write lock, trying again every millisecond while another writer has it.
-
-    SQLite's own busy handler sleeps 1, 2, 5, 10, ... up to 100 ms between tries, so with two
-    workers taking turns the lock lies idle for tens of milliseconds at each hand-over.
-    """
-    raw = connection.connection.dbapi_connection
-    raw.execute("PRAGMA busy_timeout=0")
-    try:
-        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
-        while time.monotonic() < deadline:
+            raw = connection.connection.dbapi_connection
+            if isinstance(raw, WriterLockedConnection):
+                raw.take_writer_lock()
             try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode != _SQLITE_BUSY:
-                    break
-            time.sleep(_LOCK_POLL_SECONDS)
-        # The last try goes through SQLAlchemy, so a failure is its OperationalError, which
-        # the workers know as transient.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    finally:
-        # Statements inside the transaction (a checkpoint, say) keep the patient handler.
-        raw.execute("PRAGMA busy_timeout=30000")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                if isinstance(raw, WriterLockedConnection):
+                    raw.release_writer_lock()
+                raise
 
 
 _engine_pid: int | None = None

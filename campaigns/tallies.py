@@ -357,6 +357,21 @@ def _store_postgresql(
     return int(session.execute(text(statement), params).scalar_one())
 
 
+# The new rows are read by rowid range. The campaign is a parameter, not a column to group by:
+# grouping by campaign_id led SQLite to walk the whole (campaign_id, key) index instead, a cost
+# that grew with the table (125 ms a chunk at 1,000,000 rows).
+SQLITE_DAY_ROLLUP = (
+    f"INSERT INTO tally_day_rollup ({_DAY_KEY}, total, tallies)"
+    " SELECT ?, metric, day, is_correction, sum(quantity), count(*)"
+    " FROM tally WHERE id > ? GROUP BY metric, day, is_correction " + _DAY_UPDATE
+)
+SQLITE_VENUE_ROLLUP = (
+    f"INSERT INTO tally_venue_rollup ({_VENUE_KEY}, total, tallies)"
+    " SELECT ?, metric, coalesce(venue, ''), sum(quantity), count(*)"
+    " FROM tally WHERE id > ? GROUP BY metric, coalesce(venue, '') " + _VENUE_UPDATE
+)
+
+
 def _store_sqlite(
     session: Session,
     campaign_id: str,
@@ -393,18 +408,8 @@ def _store_sqlite(
         )
         stored = connection.total_changes - before
         if stored:
-            cursor.execute(
-                f"INSERT INTO tally_day_rollup ({_DAY_KEY}, total, tallies)"
-                " SELECT campaign_id, metric, day, is_correction, sum(quantity), count(*)"
-                " FROM tally WHERE id > ? GROUP BY 1, 2, 3, 4 " + _DAY_UPDATE,
-                (highest,),
-            )
-            cursor.execute(
-                f"INSERT INTO tally_venue_rollup ({_VENUE_KEY}, total, tallies)"
-                " SELECT campaign_id, metric, coalesce(venue, ''), sum(quantity), count(*)"
-                " FROM tally WHERE id > ? GROUP BY 1, 2, 3 " + _VENUE_UPDATE,
-                (highest,),
-            )
+            cursor.execute(SQLITE_DAY_ROLLUP, (campaign_id, highest))
+            cursor.execute(SQLITE_VENUE_ROLLUP, (campaign_id, highest))
     finally:
         cursor.close()
     return int(stored)

@@ -285,3 +285,41 @@ def test_a_redelivered_chunk_is_a_no_op_and_a_late_one_is_refused(env: Env) -> N
     assert late.stored == 0 and late.refused is not None and "cancelled" in late.refused
     assert _count(env, "SELECT count(*) FROM tally") == 2
     assert _count(env, "SELECT sum(total) FROM tally_day_rollup") == 302
+
+
+def test_sqlite_rollups_read_only_the_new_rows(tmp_path: Path) -> None:
+    """The rollup statements must find the new rows by rowid range: a plan that walks an
+    index over the whole table costs more with every chunk (a real SQLite file, 20,000 rows
+    of two campaigns, no ANALYZE statistics: the workers never gather any)."""
+    from campaigns.db import make_engine, upgrade_database
+    from campaigns.tallies import SQLITE_DAY_ROLLUP, SQLITE_VENUE_ROLLUP
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    upgrade_database(engine)
+    with engine.begin() as connection:
+        for campaign in ("a", "b"):
+            connection.execute(
+                text(
+                    "INSERT INTO campaign (id, kind, year, title, start_at, end_at, timezone,"
+                    " status, created_at, updated_at) VALUES (:c, 'custom', 2019, 't',"
+                    " '2019-04-14 16:00:00', '2019-04-22 16:00:00', 'Asia/Shanghai',"
+                    " 'running', '2019-04-01 00:00:00', '2019-04-01 00:00:00')"
+                ),
+                {"c": campaign},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO tally (campaign_id, metric, quantity, venue, occurred_at, day, key,"
+                " is_correction, source, created_at) VALUES (:c, 'boards', 1, :v,"
+                " '2019-04-15 02:00:00', '2019-04-15', :k, 0, 't', '2019-04-15 02:00:00')"
+            ),
+            [{"c": "ab"[n % 2], "v": f"v{n % 300}", "k": f"{n:032x}"} for n in range(20_000)],
+        )
+        for statement in (SQLITE_DAY_ROLLUP, SQLITE_VENUE_ROLLUP):
+            select_part = statement[statement.index("SELECT") : statement.index(" ON CONFLICT")]
+            parameters = ("a", 19_000)[-select_part.count("?") :]
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + select_part, parameters).all()
+            details = " | ".join(str(row[-1]) for row in plan)
+            assert "INTEGER PRIMARY KEY (rowid>?)" in details, details
+            assert "SCAN" not in details, details
+    engine.dispose()
