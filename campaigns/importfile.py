@@ -134,14 +134,69 @@ class AcceptedRows:
     occurred_at: list[datetime | None] = dataclass_field(default_factory=list)
     recorded_by: list[str | None] = dataclass_field(default_factory=list)
     note: list[str | None] = dataclass_field(default_factory=list)
-    key: list[str] = dataclass_field(default_factory=list)
+    # The `key` column's text, "" where the key is to be derived (see `keys`).
+    given_key: list[str] = dataclass_field(default_factory=list)
+    campaign_id: str = ""
+    # Times as ISO text, as keys spell them (bounded like the caches of validation).
+    _isos: dict[datetime | None, str] = dataclass_field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __len__(self) -> int:
         return len(self.row)
 
+    def keys(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """The keys of rows [start:stop]: as given, else derived from the campaign, the row's
+        values and its number.
+
+        Derived here rather than while validating, so that an import spends the hashing
+        while the workers already store the first chunks, not before it may publish any.
+        """
+        given = self.given_key[start:stop]
+        if all(given):
+            return given
+        moments = self.occurred_at[start:stop]
+        isos = self._isos
+        if len(isos) >= _CACHE_LIMIT:
+            isos.clear()
+        for moment in set(moments).difference(isos):
+            isos[moment] = moment.isoformat() if moment else ""
+
+        def texts(column: list[str | None]) -> Iterator[str]:
+            part = column[start:stop]
+            return map(_EMPTY_IF_NONE.get, part, part)  # type: ignore[arg-type]
+
+        derived = map(
+            blake2b.hexdigest,
+            map(
+                _blake2b_16,
+                map(
+                    str.encode,
+                    map(
+                        _KEY_SEPARATOR.join,
+                        zip(
+                            repeat(self.campaign_id),
+                            self.metric[start:stop],
+                            map(str, self.quantity[start:stop]),
+                            texts(self.item),
+                            texts(self.venue),
+                            map(isos.__getitem__, moments),
+                            texts(self.recorded_by),
+                            texts(self.note),
+                            map(str, self.row[start:stop]),
+                        ),
+                    ),
+                ),
+            ),
+        )
+        if not any(given):
+            return list(derived)
+        return [key or new for key, new in zip(given, derived, strict=True)]
+
     def tally_rows(self, start: int = 0, stop: int | None = None) -> list[TallyRow]:
         """Rows [start:stop] as `TallyRow`s."""
-        columns = [getattr(self, name)[start:stop] for name in _FIELD_NAMES]
+        columns = [getattr(self, name)[start:stop] for name in _FIELD_NAMES[:-1]]
+        columns.append(self.keys(start, stop))
         with _collector_paused():
             tallies = list(map(object.__new__, repeat(TallyRow, len(columns[0]))))
             for set_field, values in zip(_SLOTS, columns, strict=True):
@@ -302,7 +357,7 @@ class _RowChecker:
         max_cell_chars: int,
     ) -> None:
         self.file = file
-        self.accepted = AcceptedRows()
+        self.accepted = AcceptedRows(campaign_id=campaign_id)
         self.errors: list[RowError] = []
         self.failed_rows = 0
         self._campaign = campaign_id
@@ -395,46 +450,12 @@ class _RowChecker:
             if moments is None:
                 return False
             occurred: Iterable[datetime | None] = map(itemgetter(0), moments)
-            isos: Iterable[str] = map(itemgetter(1), moments)
         else:
-            occurred, isos = repeat(None, len(numbers)), repeat("")
+            occurred = repeat(None, len(numbers))
         given = texts.get("key")
         named = [key for key in given if key] if given else []
         if len(set(named)) != len(named) or not self._keys.keys().isdisjoint(named):
             return False
-        keys: Iterable[str]
-        if given is not None and len(named) == len(given):
-            keys = given
-        else:
-            blank = repeat("")
-            derived = map(
-                blake2b.hexdigest,
-                map(
-                    _blake2b_16,
-                    map(
-                        str.encode,
-                        map(
-                            _KEY_SEPARATOR.join,
-                            zip(
-                                repeat(self._campaign),
-                                metric_ids,
-                                map(str, quantities),
-                                texts.get("item", blank),
-                                texts.get("venue", blank),
-                                isos,
-                                texts.get("recorded_by", blank),
-                                texts.get("note", blank),
-                                map(str, numbers),
-                            ),
-                        ),
-                    ),
-                ),
-            )
-            keys = (
-                derived
-                if given is None
-                else [key or new for key, new in zip(given, derived, strict=True)]
-            )
         accepted = self.accepted
         accepted.row.extend(numbers)
         accepted.metric.extend(metric_ids)
@@ -444,7 +465,7 @@ class _RowChecker:
         accepted.occurred_at.extend(occurred)
         accepted.recorded_by.extend(self._shared(texts, "recorded_by", len(numbers)))
         accepted.note.extend(self._shared(texts, "note", len(numbers)))
-        accepted.key.extend(keys)
+        accepted.given_key.extend(repeat("", len(numbers)) if given is None else given)
         self._keys.update(zip(named, compress(numbers, given or ()), strict=True))
         return True
 
@@ -502,10 +523,7 @@ class _RowChecker:
             self.errors.extend(errors)
             self.failed_rows += 1
             return
-        occurred_at, iso = occurred or _NO_MOMENT  # no such column
-        if key is None:
-            fields = (metric, str(quantity), item, venue, iso, recorded_by, note, str(row))
-            key = _derive_key(self._campaign, *(text or "" for text in fields))
+        occurred_at = (occurred or _NO_MOMENT)[0]  # no such column
         accepted = self.accepted
         accepted.row.append(row)
         accepted.metric.append(metric)
@@ -515,7 +533,7 @@ class _RowChecker:
         accepted.occurred_at.append(occurred_at)
         accepted.recorded_by.append(self._share(recorded_by))
         accepted.note.append(self._share(note))
-        accepted.key.append(key)
+        accepted.given_key.append(key or "")
 
     def _text(self, value: object) -> str | None:
         if value is None:
@@ -635,11 +653,8 @@ _SLOTS = tuple(getattr(TallyRow, name).__set__ for name in _FIELD_NAMES)
 _KEY_SEPARATOR = "\x1f"  # a control character, so never inside an accepted cell
 _blake2b_16 = partial(blake2b, digest_size=16)
 _NONE_IF_EMPTY: dict[str, None] = {"": None}
+_EMPTY_IF_NONE: dict[None, str] = {None: ""}
 _NO_MOMENT: tuple[datetime | None, str] = (None, "")
-
-
-def _derive_key(campaign: str, *fields: str) -> str:
-    return blake2b(_KEY_SEPARATOR.join((campaign, *fields)).encode(), digest_size=16).hexdigest()
 
 
 def _known(

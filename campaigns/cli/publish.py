@@ -76,6 +76,9 @@ def publish_tallies(
                     "campaigns.store_tally_chunk",
                     args=[campaign_id, batch_id, seq, chunk],
                     producer=producer,
+                    # Celery would otherwise write a repr of the whole chunk into the message
+                    # headers (for logs): a tenth of a second per hundred chunks, unread.
+                    argsrepr=f"[{campaign_id!r}, {batch_id!r}, {seq}, <{chunk['n']} tallies>]",
                 )
                 if on_chunk:
                     on_chunk(int(chunk["n"]))

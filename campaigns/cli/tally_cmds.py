@@ -382,7 +382,7 @@ def _import_chunks(
             "item": rows.item[start:stop],
             "venue": rows.venue[start:stop],
             "note": rows.note[start:stop],
-            "key": rows.key[start:stop],
+            "key": rows.keys(start, stop),
             "quantity": list(map(quantity_texts.__getitem__, quantities)),
             "occurred_at": list(map(itemgetter(0), texts)),
             "day": list(map(itemgetter(1), texts)),
