@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # Every SMTP socket operation, the wait for the reply to the final "." included.
     delivery_smtp_timeout_seconds: float = Field(default=60.0, gt=0)
     delivery_webhook_timeout_seconds: float = Field(default=15.0, gt=0)
-    import_chunk_size: int = 2000
+    import_chunk_size: int = 5000
     # A published chunk still not stored after this long is published again by the
     # dispatcher (the broker lost it); longer than any backlog should take to drain.
     sweep_after_seconds: float = 900.0
