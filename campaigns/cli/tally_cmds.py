@@ -335,6 +335,9 @@ class _Progress:
             self._progress.advance(task, amount)
 
 
+_CACHE_LIMIT = 100_000
+
+
 def _file_digest(path: Path) -> str:
     from hashlib import blake2b
 
@@ -367,6 +370,10 @@ def _import_chunks(
     recorder: dict[str | None, str] = {None: actor, "": actor}
     for start in range(0, len(rows), size):
         stop = start + size
+        # Bounded: a file of all-different times or quantities must not double its memory.
+        for cache in (times, quantity_texts):
+            if len(cache) > _CACHE_LIMIT:
+                cache.clear()
         quantities = rows.quantity[start:stop]
         for quantity in set(quantities).difference(quantity_texts):
             quantity_texts[quantity] = str(quantity)
