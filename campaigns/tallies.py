@@ -329,9 +329,9 @@ def _store_postgresql(
         else ""
     )
     # One statement: insert-or-ignore, and fold exactly the inserted rows into both rollups
-    # (each in key order, and always days before venues, so two workers never wait on each
-    # other's rollup rows in a cycle; byte order, which sorts faster than the database's
-    # collation and serves as well).
+    # (each in key order, and both in the same order in every worker, as every worker runs
+    # this one statement shape, so two workers never wait on each other's rollup rows in a
+    # cycle; byte order, which sorts faster than the database's collation and serves as well).
     statement = f"""
         WITH inserted AS (
             INSERT INTO tally ({_TALLY_COLUMNS})
