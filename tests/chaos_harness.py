@@ -67,6 +67,9 @@ def cluster_env(tmp: Path, *, database_url: str | None, broker_url: str, **extra
         CAMPAIGNS_DELIVERY_BACKOFF_SECONDS="1",
         CAMPAIGNS_RETRY_BACKOFF_SECONDS="0.5",
         CAMPAIGNS_RETRY_BACKOFF_MAX_SECONDS="5",
+        # The scenarios count final summaries and their messages; the evening digest of a
+        # campaign running now would add its own from 18:00 Beijing time (10:00 UTC) on.
+        CAMPAIGNS_DIGEST_TIME="off",
         **extra,
     )
     return env
