@@ -17,12 +17,27 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import Connection, text
 from sqlmodel import Session
 
 from tests.servers import fresh_database, postgres_url_for_tests, redis_url_for_tests
 from tests.smtp_server import smtp_server_fixture  # noqa: F401  (fixture)
 
 CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
+
+
+def insert_campaign(connection: Connection, campaign_id: str) -> None:
+    """A running 2019 campaign row written straight in SQL, for tests below the domain layer
+    (migrations, query plans) where the schema may not match today's models."""
+    connection.execute(
+        text(
+            "INSERT INTO campaign (id, kind, year, title, start_at, end_at, timezone,"
+            " status, created_at, updated_at) VALUES (:c, 'custom', 2019, 't',"
+            " '2019-04-14 16:00:00', '2019-04-22 16:00:00', 'Asia/Shanghai', 'running',"
+            " '2019-04-01 00:00:00', '2019-04-01 00:00:00')"
+        ),
+        {"c": campaign_id},
+    )
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from campaigns.db import MIGRATIONS_DIR, make_engine
+from tests.conftest import insert_campaign
 
 
 def _config() -> Config:
@@ -49,14 +50,7 @@ def test_rollup_split_keeps_every_total(database_url: str) -> None:
         _migrate(database_url, revision)
     engine = make_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO campaign (id, kind, year, title, start_at, end_at, timezone,"
-                " status, created_at, updated_at) VALUES ('c', 'custom', 2019, 't',"
-                " '2019-04-14 16:00:00', '2019-04-22 16:00:00', 'Asia/Shanghai', 'running',"
-                " '2019-04-01 00:00:00', '2019-04-01 00:00:00')"
-            )
-        )
+        insert_campaign(connection, "c")
         for metric, day, venue, is_correction, total, tallies in OLD_ROLLUPS:
             connection.execute(
                 text(
@@ -97,14 +91,7 @@ def test_rollup_split_down_recounts_the_rows(database_url: str) -> None:
     _migrate(database_url, "heads")
     engine = make_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO campaign (id, kind, year, title, start_at, end_at, timezone,"
-                " status, created_at, updated_at) VALUES ('c', 'custom', 2019, 't',"
-                " '2019-04-14 16:00:00', '2019-04-22 16:00:00', 'Asia/Shanghai', 'running',"
-                " '2019-04-01 00:00:00', '2019-04-01 00:00:00')"
-            )
-        )
+        insert_campaign(connection, "c")
         for n, (venue, quantity) in enumerate([("东城", 5), ("东城", 7), (None, 11)]):
             connection.execute(
                 text(

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from campaigns.lifecycle import transition
 from campaigns.models import CampaignStatus, Tally, TallyBatch, TallyBatchChunk, utcnow
 from campaigns.tallies import encode_chunk, store_chunk
-from tests.conftest import Env
+from tests.conftest import Env, insert_campaign
 
 CAMPAIGN = "2019-national-security-day"  # 2019-04-15 to 2019-04-22, Asia/Shanghai
 HEADER = ["时间", "指标", "数量", "物品", "地点", "记录人"]
@@ -300,15 +300,7 @@ def test_sqlite_rollups_read_only_the_new_rows(tmp_path: Path) -> None:
     upgrade_database(engine)
     with engine.begin() as connection:
         for campaign in ("a", "b"):
-            connection.execute(
-                text(
-                    "INSERT INTO campaign (id, kind, year, title, start_at, end_at, timezone,"
-                    " status, created_at, updated_at) VALUES (:c, 'custom', 2019, 't',"
-                    " '2019-04-14 16:00:00', '2019-04-22 16:00:00', 'Asia/Shanghai',"
-                    " 'running', '2019-04-01 00:00:00', '2019-04-01 00:00:00')"
-                ),
-                {"c": campaign},
-            )
+            insert_campaign(connection, campaign)
         connection.execute(
             text(
                 "INSERT INTO tally (campaign_id, metric, quantity, venue, occurred_at, day, key,"
