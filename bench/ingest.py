@@ -313,9 +313,9 @@ def phases(inst: Installation, began: datetime) -> str:
 
 def limit(url: str, path: Path, chunk: int) -> float:
     """Rows/s of the same rows, parsed beforehand, bulk-inserted in chunk-size transactions."""
-    from campaigns.importfile import read_tally_file
-    from campaigns.metrics import MetricCatalogue
-    from campaigns.tallies import utc_text
+    from campaigns.planning.metrics import MetricCatalogue
+    from campaigns.tallies.importfile import read_tally_file
+    from campaigns.tallies.store import utc_text
 
     start = datetime(2019, 4, 14, 16, tzinfo=UTC)
     report = read_tally_file(
@@ -383,8 +383,8 @@ def summary_seconds(inst: Installation) -> tuple[float, float, dict[str, int]]:
         figures = {m: v["total"] for m, v in data["metrics"].items()}
     code = (
         "import time; from campaigns.db import session_scope;"
-        "from campaigns.planning import get_campaign;"
-        "from campaigns.summary import compile_figures\n"
+        "from campaigns.planning.campaigns import get_campaign;"
+        "from campaigns.summaries.figures import compile_figures\n"
         "with session_scope() as s:\n"
         f"    c = get_campaign({CAMPAIGN!r}, session=s); compile_figures(c, session=s)\n"
         "    t = time.perf_counter()\n"

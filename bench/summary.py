@@ -26,9 +26,9 @@ from pathlib import Path
 from sqlmodel import Session
 
 from campaigns.db import make_engine, upgrade_database
-from campaigns.planning import CampaignSpec, create_campaign, get_campaign
-from campaigns.render import render
-from campaigns.summary import compile_figures
+from campaigns.planning.campaigns import CampaignSpec, create_campaign, get_campaign
+from campaigns.summaries.figures import compile_figures
+from campaigns.summaries.render import render
 
 CAMPAIGN = "2019-world-ip-day"
 METRICS = (

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from campaigns.ical import IcsEvent, calendar_text, events_from_calendar
-from campaigns.observances import year_calendar
+from campaigns.planning.ical import IcsEvent, calendar_text, events_from_calendar
+from campaigns.planning.observances import year_calendar
 from tests.conftest import Env
 
 Component = dict[str, list[tuple[str, str]]]

@@ -1,4 +1,4 @@
-"""Tests for campaigns.chart: real rendering with matplotlib/Agg, checked with Pillow."""
+"""Tests for campaigns.summaries.chart: real rendering with matplotlib/Agg, checked with Pillow."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import warnings
 import pytest
 from PIL import Image, ImageChops
 
-from campaigns.chart import render_daily_chart, render_daily_chart_bytes
-from campaigns.metrics import BUILTIN_METRICS
+from campaigns.planning.metrics import BUILTIN_METRICS
+from campaigns.summaries.chart import render_daily_chart, render_daily_chart_bytes
 
 START = datetime.date(2024, 5, 19)
 WEEK = [START + datetime.timedelta(days=i) for i in range(7)]
@@ -67,7 +67,7 @@ def _render_text(text: str, family: str) -> Image.Image:
 
 
 def test_importing_the_module_does_not_import_matplotlib() -> None:
-    code = "import sys, campaigns.chart; sys.exit('matplotlib' in sys.modules)"
+    code = "import sys, campaigns.summaries.chart; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

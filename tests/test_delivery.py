@@ -1,6 +1,6 @@
 """Email delivery attempts on a real database (SQLite and PostgreSQL) and a real SMTP server.
 
-Each test drives `campaigns.delivery.attempt_delivery`, the function the worker's task
+Each test drives `campaigns.delivery.deliveries.attempt_delivery`, the function the worker's task
 runs, in this process, with a controllable clock; tests/test_delivery_worker.py runs the
 same path through a real worker. One installation per database serves the whole module
 (each test has a campaign of its own): `campaigns init` is the slow part of a setup.
@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from campaigns.audit import list_events
 from campaigns.db import make_engine, session_scope
-from campaigns.delivery import (
+from campaigns.delivery.deliveries import (
     attempt_delivery,
     claim,
     due_deliveries,
@@ -36,14 +36,14 @@ from campaigns.delivery import (
     record_outcome,
     resend,
 )
-from campaigns.lifecycle import close_campaign
+from campaigns.delivery.recipients import add_recipient
+from campaigns.delivery.sending import Outcome
 from campaigns.models import Delivery, DeliveryStatus, Summary
-from campaigns.planning import CampaignSpec, create_campaign
-from campaigns.recipients import add_recipient
-from campaigns.sending import Outcome
+from campaigns.planning.campaigns import CampaignSpec, create_campaign
+from campaigns.planning.lifecycle import close_campaign
+from campaigns.runtime.dispatcher import compile_if_due
 from campaigns.settings import Settings, get_settings
-from campaigns.summary import compile_final_summary
-from campaigns.tallies import NewTally, store_tallies
+from campaigns.tallies.store import NewTally, store_tallies
 from tests.conftest import Env, make_env
 from tests.servers import fresh_database
 from tests.smtp_server import SmtpTestServer
@@ -199,13 +199,9 @@ def reported_campaign(
         )
     with inst.sessions() as session:
         close_campaign(campaign_id, session=session, actor="tester")
-    with inst.sessions() as session:
-        summary = compile_final_summary(campaign_id, session=session, actor="tester", now=T0)
-        assert summary is not None
-        ids = session.exec(
-            select(Delivery.id).where(Delivery.summary_id == summary.id).order_by(col(Delivery.id))
-        ).all()
-    return [i for i in ids if i is not None]
+    ids = compile_if_due(inst.sessions, campaign_id, actor="tester", now=T0)
+    assert ids is not None
+    return sorted(ids)
 
 
 def rcpts(server: SmtpTestServer) -> list[str]:

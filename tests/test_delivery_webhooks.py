@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from campaigns.audit import list_events
+from campaigns.delivery.recipients import add_recipient, remove_recipient, shown_address
+from campaigns.delivery.webhooks import configure_client
 from campaigns.errors import InvalidInputError, NotFoundError
 from campaigns.models import DeliveryStatus
-from campaigns.recipients import add_recipient, remove_recipient, shown_address
-from campaigns.webhooks import configure_client
 from tests.conftest import Env
 from tests.http_server import HttpTestServer, http_server_fixture  # noqa: F401
 from tests.test_delivery import (  # noqa: F401  (fixtures)

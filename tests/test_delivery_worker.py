@@ -21,11 +21,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from campaigns.db import make_engine
-from campaigns.lifecycle import close_campaign
+from campaigns.delivery.recipients import add_recipient
 from campaigns.models import Delivery, DeliveryStatus, DomainEvent
-from campaigns.planning import CampaignSpec, create_campaign
-from campaigns.recipients import add_recipient
-from campaigns.tallies import NewTally, store_tallies
+from campaigns.planning.campaigns import CampaignSpec, create_campaign
+from campaigns.planning.lifecycle import close_campaign
+from campaigns.tallies.store import NewTally, store_tallies
 from tests.conftest import Env
 from tests.http_server import HttpTestServer, http_server_fixture  # noqa: F401
 from tests.smtp_server import SmtpTestServer

@@ -13,7 +13,7 @@ import subprocess
 from collections import defaultdict
 from pathlib import Path
 
-from campaigns.embedded import InstanceLock, find_embedded_redis
+from campaigns.runtime.embedded import InstanceLock, find_embedded_redis
 from tests.conftest import CAMPAIGNS
 
 KINDS = ("national-security-day", "world-ip-day", "sci-tech-week", "constitution-day")

@@ -14,7 +14,7 @@ import kombu
 import pytest
 import redis
 
-from campaigns.embedded import (
+from campaigns.runtime.embedded import (
     EmbeddedRedis,
     EmbeddedRedisError,
     InstanceLock,
@@ -29,7 +29,7 @@ from campaigns.embedded import (
 _TRY_LOCK = """
 import sys
 from pathlib import Path
-from campaigns.embedded import AlreadyRunningError, InstanceLock
+from campaigns.runtime.embedded import AlreadyRunningError, InstanceLock
 try:
     InstanceLock(Path(sys.argv[1])).acquire()
 except AlreadyRunningError as exc:
@@ -41,7 +41,7 @@ print("acquired")
 _HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from campaigns.embedded import InstanceLock
+from campaigns.runtime.embedded import InstanceLock
 lock = InstanceLock(Path(sys.argv[1]))
 lock.acquire()
 print("held", flush=True)
@@ -51,7 +51,7 @@ time.sleep(60)
 _START_AND_LEAVE = """
 import sys
 from pathlib import Path
-from campaigns.embedded import start_embedded_redis
+from campaigns.runtime.embedded import start_embedded_redis
 print(start_embedded_redis(Path(sys.argv[1])).pid)
 """
 

@@ -8,7 +8,7 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from campaigns.exports import Cell, neutralise, table_to_csv, table_to_xlsx
+from campaigns.summaries.exports import Cell, neutralise, table_to_csv, table_to_xlsx
 
 HEADERS = ["指标", "数量", "地点", "备注"]
 ROWS: list[list[Cell]] = [

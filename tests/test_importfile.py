@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from campaigns.importfile import (
+from campaigns.planning.metrics import BUILTIN_CATALOGUE
+from campaigns.tallies.importfile import (
     ImportFileError,
     ImportReport,
     RowError,
@@ -25,7 +26,6 @@ from campaigns.importfile import (
     read_tally_file,
     write_rejects,
 )
-from campaigns.metrics import BUILTIN_CATALOGUE
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CAMPAIGN = "2019-national-security-day"
@@ -625,7 +625,7 @@ def test_import_chunks_are_the_rows_as_columns(
     one by one."""
     from campaigns.cli.tally_cmds import _import_chunks
     from campaigns.models import Campaign
-    from campaigns.tallies import utc_text
+    from campaigns.tallies.store import utc_text
 
     path = write_csv(
         tmp_path / "t.csv",
@@ -658,7 +658,8 @@ def test_import_chunks_are_the_rows_as_columns(
     )
     sent: list[tuple[dict[str, list[str | None]], str]] = []
     monkeypatch.setattr(
-        "campaigns.tallies.encode_chunk", lambda columns, *, source: sent.append((columns, source))
+        "campaigns.tallies.store.encode_chunk",
+        lambda columns, *, source: sent.append((columns, source)),
     )
 
     list(_import_chunks(report.accepted, campaign, size=4, source="import:t.csv", actor="me"))
@@ -756,9 +757,9 @@ def test_batched_and_row_by_row_checks_agree(
 
     with monkeypatch_module.context() as patch:
         # Small batches, so that a bad row leaves clean batches around it.
-        patch.setattr("campaigns.importfile._SMALLEST_BATCH", 4)
+        patch.setattr("campaigns.tallies.importfile._SMALLEST_BATCH", 4)
         batched = read(path, **options)
-        patch.setattr("campaigns.importfile._SMALLEST_BATCH", 10**9)
+        patch.setattr("campaigns.tallies.importfile._SMALLEST_BATCH", 10**9)
         row_by_row = read(path, **options)
 
     assert batched == row_by_row

@@ -14,12 +14,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from campaigns.db import make_engine, session_scope
-from campaigns.dispatcher import DispatchResult, compile_and_list, run_dispatch
-from campaigns.lifecycle import close_campaign
+from campaigns.delivery.recipients import add_recipient
 from campaigns.models import Campaign, Delivery, Digest, DomainEvent, Summary
-from campaigns.planning import CampaignSpec, create_campaign
-from campaigns.recipients import add_recipient
-from campaigns.tallies import NewTally, store_tallies
+from campaigns.planning.campaigns import CampaignSpec, create_campaign
+from campaigns.planning.lifecycle import close_campaign
+from campaigns.runtime.dispatcher import DispatchResult, compile_and_list, run_dispatch
+from campaigns.tallies.store import NewTally, store_tallies
 from tests.conftest import Env
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from campaigns.mail import (
+from campaigns.delivery.mail import (
     HeaderInjectionError,
     build_summary_message,
     check_header_value,

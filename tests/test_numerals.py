@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from campaigns.numerals import (
+from campaigns.summaries.numerals import (
     DUO_FIGURES,
     VAGUE_BANDS,
     exact_zh,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from campaigns.render import chart_series, heading, render, render_many, table_rows
+from campaigns.summaries.render import chart_series, heading, render, render_many, table_rows
 
 
 def metric(

@@ -13,7 +13,7 @@ import redis
 from sqlalchemy.engine import make_url
 
 from campaigns.audit import list_events
-from campaigns.delivery import list_deliveries
+from campaigns.delivery.deliveries import list_deliveries
 from tests.conftest import Env
 from tests.http_server import (
     HttpTestServer,

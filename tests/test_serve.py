@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from campaigns.embedded import InstanceLock, find_embedded_redis
 from campaigns.models import Tally
+from campaigns.runtime.embedded import InstanceLock, find_embedded_redis
 from tests.conftest import Env
 
 WORKER_READY = "ready."

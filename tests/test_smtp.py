@@ -11,8 +11,8 @@ from typing import Literal
 
 import pytest
 
-from campaigns.mail import build_summary_message, make_message_id
-from campaigns.smtp import (
+from campaigns.delivery.mail import build_summary_message, make_message_id
+from campaigns.delivery.smtp import (
     Security,
     SendResult,
     SmtpConfig,

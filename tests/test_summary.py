@@ -13,11 +13,11 @@ from PIL import Image
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
-from campaigns.dispatcher import run_dispatch
-from campaigns.lifecycle import close_campaign, reopen_campaign
 from campaigns.models import Campaign, Digest, Summary, Tally, utcnow
-from campaigns.summary import compile_digest, compile_figures
-from campaigns.tallies import NewTally, store_tallies
+from campaigns.planning.lifecycle import close_campaign, reopen_campaign
+from campaigns.runtime.dispatcher import run_dispatch
+from campaigns.summaries.figures import compile_digest, compile_figures
+from campaigns.tallies.store import NewTally, store_tallies
 from tests.conftest import Env
 from tests.test_lifecycle import Sessions, local, make_campaign, sessions_for
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlmodel import Session
 
-from campaigns.lifecycle import transition
 from campaigns.models import CampaignStatus, Tally, TallyBatch, TallyBatchChunk, utcnow
-from campaigns.tallies import encode_chunk, store_chunk
+from campaigns.planning.lifecycle import transition
+from campaigns.tallies.store import encode_chunk, store_chunk
 from tests.conftest import Env, insert_campaign
 
 CAMPAIGN = "2019-national-security-day"  # 2019-04-15 to 2019-04-22, Asia/Shanghai
@@ -294,7 +294,7 @@ def test_sqlite_rollups_read_only_the_new_rows(tmp_path: Path) -> None:
     index over the whole table costs more with every chunk (a real SQLite file, 20,000 rows
     of two campaigns, no ANALYZE statistics: the workers never gather any)."""
     from campaigns.db import make_engine, upgrade_database
-    from campaigns.tallies import SQLITE_DAY_ROLLUP, SQLITE_VENUE_ROLLUP
+    from campaigns.tallies.store import SQLITE_DAY_ROLLUP, SQLITE_VENUE_ROLLUP
 
     engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
     upgrade_database(engine)

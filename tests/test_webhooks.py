@@ -1,4 +1,4 @@
-"""Tests for campaigns.webhooks against a real loopback HTTP server."""
+"""Tests for campaigns.delivery.webhooks against a real loopback HTTP server."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from campaigns import webhooks
-from campaigns.webhooks import (
+from campaigns.delivery import webhooks
+from campaigns.delivery.webhooks import (
     Flavour,
     WebhookRejectedError,
     WebhookRetryableError,

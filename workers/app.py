@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
-from campaigns.broker import broker_url
+from campaigns.runtime.broker import broker_url
 from campaigns.settings import get_settings
 
 
@@ -72,6 +72,6 @@ def _fresh_engine_per_process(**_: object) -> None:
 def _load_charting_before_the_pool_forks(**_: object) -> None:
     # Every delivery draws a chart. Loading matplotlib and the CJK font once here, before
     # the prefork pool starts, spares each child seconds of it on its first delivery.
-    from campaigns.chart import render_daily_chart_bytes
+    from campaigns.summaries.chart import render_daily_chart_bytes
 
     render_daily_chart_bytes({}, title="宣传活动")

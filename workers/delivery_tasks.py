@@ -7,7 +7,7 @@ from typing import Any
 from celery.signals import worker_process_init
 
 from campaigns.db import session_scope
-from campaigns.delivery import attempt_delivery
+from campaigns.delivery.deliveries import attempt_delivery
 from campaigns.models import DeliveryStatus, utcnow
 from campaigns.settings import get_settings
 from workers.app import app
@@ -15,7 +15,7 @@ from workers.app import app
 
 @worker_process_init.connect
 def _webhook_timeouts(**_: object) -> None:
-    from campaigns.webhooks import configure_client
+    from campaigns.delivery.webhooks import configure_client
 
     configure_client(get_settings().delivery_webhook_timeout_seconds)
 

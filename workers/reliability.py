@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from campaigns.db import session_scope
-from campaigns.deadletters import quarantine
+from campaigns.runtime.deadletters import quarantine
 from campaigns.settings import get_settings
 
 log = logging.getLogger(__name__)

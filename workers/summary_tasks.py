@@ -7,10 +7,10 @@ from typing import Any
 
 from campaigns.audit import current_actor
 from campaigns.db import session_scope
-from campaigns.dispatcher import compile_and_list, run_dispatch
 from campaigns.models import utcnow
+from campaigns.runtime.dispatcher import compile_and_list, run_dispatch
 from campaigns.settings import get_settings
-from campaigns.sweeper import lost_chunks
+from campaigns.tallies.sweeper import lost_chunks
 from workers.app import app
 from workers.delivery_tasks import send_delivery
 from workers.tally_tasks import store_tally_chunk

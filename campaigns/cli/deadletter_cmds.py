@@ -23,7 +23,7 @@ def list_(
     include_replayed: Annotated[bool, typer.Option("--all", help="Include replayed ones.")] = False,
 ) -> None:
     """List quarantined messages."""
-    from campaigns.deadletters import list_dead_letters
+    from campaigns.runtime.deadletters import list_dead_letters
 
     with session() as s:
         letters = list_dead_letters(session=s, include_replayed=include_replayed)
@@ -47,7 +47,7 @@ def replay(dead_letter_id: Annotated[int, typer.Argument(metavar="ID")]) -> None
     import json
 
     from campaigns.cli.publish import celery_app
-    from campaigns.deadletters import take_for_replay
+    from campaigns.runtime.deadletters import take_for_replay
 
     with session() as s:
         letter = take_for_replay(dead_letter_id, session=s, actor=actor())

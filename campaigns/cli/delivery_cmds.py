@@ -23,9 +23,9 @@ def deliveries(
     campaign_id: Annotated[str | None, typer.Argument(metavar="[ID]")] = None,
 ) -> None:
     """Delivery status of every summary (or one campaign's), times in local time."""
-    from campaigns.delivery import list_deliveries
+    from campaigns.delivery.deliveries import list_deliveries
+    from campaigns.delivery.recipients import shown_address
     from campaigns.models import DeliveryStatus
-    from campaigns.recipients import shown_address
 
     with session() as s:
         rows = list_deliveries(session=s, campaign_id=campaign_id)
@@ -54,9 +54,9 @@ def deliveries(
 @app.command()
 def resend(delivery_id: Annotated[int, typer.Argument(metavar="DELIVERY")]) -> None:
     """Send a failed or unknown delivery again (recorded in the event log)."""
-    from campaigns.broker import BrokerUnavailableError
     from campaigns.cli.publish import celery_app
-    from campaigns.delivery import resend as resend_delivery
+    from campaigns.delivery.deliveries import resend as resend_delivery
+    from campaigns.runtime.broker import BrokerUnavailableError
 
     with session() as s:
         delivery = resend_delivery(delivery_id, session=s, actor=actor())

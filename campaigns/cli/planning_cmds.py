@@ -10,7 +10,7 @@ import typer
 from campaigns.cli._common import actor, console, session, settings, table
 
 if TYPE_CHECKING:
-    from campaigns.observances import CalendarEntry
+    from campaigns.planning.observances import CalendarEntry
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -40,13 +40,13 @@ def calendar(
     ics: Annotated[Path | None, typer.Option(help="Also write an iCalendar file.")] = None,
 ) -> None:
     """Show (or --apply: create) the year's four observances."""
-    from campaigns.observances import parse_day_range, year_calendar
+    from campaigns.planning.observances import parse_day_range, year_calendar
 
     override = parse_day_range(sci_tech_week, what="--sci-tech-week") if sci_tech_week else None
     entries = year_calendar(year, sci_tech_week=override)
     created: dict[str, bool] = {}
     if apply:
-        from campaigns.planning import apply_calendar
+        from campaigns.planning.campaigns import apply_calendar
 
         with session() as s:
             for entry, was_created in apply_calendar(
@@ -74,8 +74,8 @@ def calendar(
 
 def _write_calendar(year: int, entries: list[CalendarEntry], path: Path) -> None:
     """The year's campaigns as stored, plus the observances not created yet."""
-    from campaigns.ical import events_from_calendar, events_from_campaigns, write_ics
-    from campaigns.planning import list_campaigns
+    from campaigns.planning.campaigns import list_campaigns
+    from campaigns.planning.ical import events_from_calendar, events_from_campaigns, write_ics
 
     with session() as s:
         stored = list_campaigns(session=s, year=year)
@@ -100,8 +100,8 @@ def create(
     id: Annotated[str | None, typer.Option("--id", help="Default YEAR-KIND.")] = None,
 ) -> None:
     """Schedule a campaign."""
-    from campaigns.observances import parse_day
-    from campaigns.planning import CampaignSpec, create_campaign, parse_targets
+    from campaigns.planning.campaigns import CampaignSpec, create_campaign, parse_targets
+    from campaigns.planning.observances import parse_day
 
     spec = CampaignSpec(
         kind=kind.strip(),
@@ -137,7 +137,7 @@ def list_(
     status: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """List campaigns."""
-    from campaigns.planning import list_campaigns, local_days
+    from campaigns.planning.campaigns import list_campaigns, local_days
 
     with session() as s:
         campaigns = list_campaigns(session=s, year=year, status=status)
@@ -153,9 +153,9 @@ def show(campaign_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     """A campaign: dates, status, targets and running totals (times in its timezone)."""
     from zoneinfo import ZoneInfo
 
-    from campaigns.planning import get_campaign, local_days, metric_catalogue, targets_of
-    from campaigns.summary import latest_summary
-    from campaigns.tallies import totals
+    from campaigns.planning.campaigns import get_campaign, local_days, metric_catalogue, targets_of
+    from campaigns.summaries.figures import latest_summary
+    from campaigns.tallies.store import totals
 
     with session() as s:
         c = get_campaign(campaign_id, session=s)
@@ -196,7 +196,7 @@ def close(
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 300.0,
 ) -> None:
     """Close a campaign now; workers compile and deliver its summary."""
-    from campaigns.lifecycle import close_campaign
+    from campaigns.planning.lifecycle import close_campaign
 
     with session() as s:
         campaign = close_campaign(campaign_id, session=s, actor=actor())
@@ -214,7 +214,7 @@ def reopen(
     reason: Annotated[str, typer.Option(help="Why (recorded in the event log).")],
 ) -> None:
     """Take late tallies for a reported campaign; its next summary is a new version."""
-    from campaigns.lifecycle import reopen_campaign
+    from campaigns.planning.lifecycle import reopen_campaign
 
     with session() as s:
         campaign = reopen_campaign(campaign_id, session=s, actor=actor(), reason=reason)
@@ -227,7 +227,7 @@ def cancel(
     reason: Annotated[str, typer.Option(help="Why (recorded in the event log).")],
 ) -> None:
     """Cancel a campaign that has not closed."""
-    from campaigns.lifecycle import cancel_campaign
+    from campaigns.planning.lifecycle import cancel_campaign
 
     with session() as s:
         campaign = cancel_campaign(campaign_id, session=s, actor=actor(), reason=reason)

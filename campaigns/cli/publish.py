@@ -12,7 +12,7 @@ from campaigns.errors import CampaignsError
 if TYPE_CHECKING:
     from celery import Celery
 
-    from campaigns.tallies import BatchProgress
+    from campaigns.tallies.store import BatchProgress
 
 
 def celery_app() -> Celery:
@@ -46,14 +46,14 @@ def publish_tallies(
     digest: str | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> str:
-    """Record a batch, then send its chunks (`campaigns.tallies.encode_chunk`); its id.
+    """Record a batch, then send its chunks (`campaigns.tallies.store.encode_chunk`); its id.
 
     The broker is looked up first, so without one nothing is written. The batch row is
     committed before the first chunk leaves: a worker never sees a chunk of an unknown batch.
     """
     from campaigns.cli._common import actor
-    from campaigns.sweeper import keep_pending
-    from campaigns.tallies import begin_batch, mark_published
+    from campaigns.tallies.store import begin_batch, mark_published
+    from campaigns.tallies.sweeper import keep_pending
 
     app = celery_app()
     with session() as s:
@@ -95,7 +95,7 @@ def wait_for_batch(
 ) -> BatchProgress:
     """Wait until every chunk of the batch is stored (or refused): polls its chunk markers."""
     from campaigns.db import read_session
-    from campaigns.tallies import batch_progress
+    from campaigns.tallies.store import batch_progress
 
     deadline = time.monotonic() + timeout
     pause = 0.05
@@ -117,7 +117,7 @@ def wait_for_batch(
 
 
 def enqueue_compile(campaign_id: str) -> None:
-    from campaigns.broker import BrokerUnavailableError
+    from campaigns.runtime.broker import BrokerUnavailableError
 
     try:
         celery_app().send_task("campaigns.compile_summary", args=[campaign_id])
@@ -133,9 +133,9 @@ def wait_for_delivery(campaign_id: str, *, timeout: float) -> None:
     from collections import Counter
     from datetime import timedelta
 
-    from campaigns.delivery import list_deliveries
+    from campaigns.delivery.deliveries import list_deliveries
     from campaigns.models import CampaignStatus, DeliveryStatus, utcnow
-    from campaigns.planning import get_campaign
+    from campaigns.planning.campaigns import get_campaign
 
     deadline = time.monotonic() + timeout
     until = utcnow() + timedelta(seconds=timeout)

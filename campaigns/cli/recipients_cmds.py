@@ -24,7 +24,7 @@ def add(
     ] = None,
 ) -> None:
     """Add a recipient of summaries."""
-    from campaigns.recipients import add_recipient, shown_address
+    from campaigns.delivery.recipients import add_recipient, shown_address
 
     with session() as s:
         recipient = add_recipient(
@@ -42,7 +42,7 @@ def add(
 @app.command("list")
 def list_(campaign: Annotated[str | None, typer.Option()] = None) -> None:
     """List recipients."""
-    from campaigns.recipients import list_recipients, shown_address
+    from campaigns.delivery.recipients import list_recipients, shown_address
 
     with session() as s:
         recipients = list_recipients(session=s, campaign_id=campaign)
@@ -57,7 +57,7 @@ def list_(campaign: Annotated[str | None, typer.Option()] = None) -> None:
 @app.command()
 def remove(address: Annotated[str, typer.Argument(metavar="EMAIL")]) -> None:
     """Stop sending to a recipient (past deliveries keep their record)."""
-    from campaigns.recipients import remove_recipient
+    from campaigns.delivery.recipients import remove_recipient
 
     with session() as s:
         count = remove_recipient(address, session=s, actor=actor())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -57,8 +58,8 @@ def serve(
 ) -> None:
     """Run everything in one foreground process tree: the embedded Redis (unless
     CAMPAIGNS_BROKER_URL is set), a worker and the dispatcher's clock. Ctrl-C stops it."""
-    from campaigns.serve import ServeOptions
-    from campaigns.serve import serve as run_serve
+    from campaigns.runtime.serve import ServeOptions
+    from campaigns.runtime.serve import serve as run_serve
 
     options = ServeOptions(concurrency=concurrency, loglevel=loglevel, stop_timeout=stop_timeout)
     run_serve(settings(), options, say=_progress("serve"))
@@ -73,9 +74,13 @@ def demo(
 ) -> None:
     """The whole pipeline on this machine in about a minute, in a throwaway data dir: the
     year's four observances (seconds long), Chinese sample tallies, summaries by email."""
-    from campaigns.demo import run_demo
+    from campaigns.cli import build_app
+    from campaigns.runtime.demo import run_demo
 
-    result = run_demo(data_dir, report=_progress("demo"))
+    def import_sheet(campaign_id: str, sheet: Path) -> None:
+        build_app()(["import", campaign_id, os.fspath(sheet), "--wait"], standalone_mode=False)
+
+    result = run_demo(data_dir, report=_progress("demo"), import_sheet=import_sheet)
     typer.echo("")
     typer.echo(result.summary_zh.rstrip("\n"))
     typer.echo("")

@@ -11,7 +11,7 @@ import typer
 from campaigns.cli._common import console, session, table
 
 if TYPE_CHECKING:
-    from campaigns.render import Format, Lang
+    from campaigns.summaries.render import Format, Lang
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -48,9 +48,9 @@ def summary(
 
     from campaigns.errors import NotFoundError
     from campaigns.models import CampaignStatus
-    from campaigns.planning import get_campaign
-    from campaigns.render import render
-    from campaigns.summary import compile_figures, get_summary, latest_summary
+    from campaigns.planning.campaigns import get_campaign
+    from campaigns.summaries.figures import compile_figures, get_summary, latest_summary
+    from campaigns.summaries.render import render
 
     checked_lang, checked_format = _checked(lang, format)
     with session() as s:
@@ -75,9 +75,9 @@ def summary(
 
 
 def _write_chart(figures: dict[str, Any], path: Path, lang: Lang) -> None:
-    from campaigns.chart import render_daily_chart
     from campaigns.errors import InvalidInputError
-    from campaigns.render import chart_series, heading
+    from campaigns.summaries.chart import render_daily_chart
+    from campaigns.summaries.render import chart_series, heading
 
     if not path.parent.is_dir():
         raise InvalidInputError(f"--chart {path}: folder {path.parent} does not exist")
@@ -90,8 +90,8 @@ def summaries(campaign_id: Annotated[str, typer.Argument(metavar="ID")]) -> None
     import json
     from zoneinfo import ZoneInfo
 
-    from campaigns.planning import get_campaign
-    from campaigns.summary import list_summaries
+    from campaigns.planning.campaigns import get_campaign
+    from campaigns.summaries.figures import list_summaries
 
     with session() as s:
         campaign = get_campaign(campaign_id, session=s)
@@ -126,9 +126,9 @@ def digest(
     from datetime import date, datetime
 
     from campaigns.models import CampaignStatus
-    from campaigns.render import render_many
     from campaigns.settings import get_settings
-    from campaigns.summary import year_digest
+    from campaigns.summaries.figures import year_digest
+    from campaigns.summaries.render import render_many
 
     checked_lang, checked_format = _checked(lang, format)
     statuses = (

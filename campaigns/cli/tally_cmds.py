@@ -16,9 +16,9 @@ import typer
 from campaigns.cli._common import actor, console, session, settings
 
 if TYPE_CHECKING:
-    from campaigns.importfile import AcceptedRows
     from campaigns.models import Campaign
-    from campaigns.tallies import NewTally
+    from campaigns.tallies.importfile import AcceptedRows
+    from campaigns.tallies.store import NewTally
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -97,8 +97,8 @@ def _publish_one(campaign_id: str, tally: NewTally, *, wait: float) -> int | Non
     from zoneinfo import ZoneInfo
 
     from campaigns.cli.publish import publish_tallies, wait_for_batch
-    from campaigns.planning import get_campaign
-    from campaigns.tallies import encode_chunk, to_columns
+    from campaigns.planning.campaigns import get_campaign
+    from campaigns.tallies.store import encode_chunk, to_columns
 
     with session() as s:
         zone = ZoneInfo(get_campaign(campaign_id, session=s).timezone)
@@ -136,8 +136,8 @@ def _validated(
 ) -> NewTally:
     from campaigns.errors import InvalidInputError
     from campaigns.models import utcnow
-    from campaigns.planning import get_campaign, metric_catalogue
-    from campaigns.tallies import NewTally, check_accepting, check_quantity, check_within
+    from campaigns.planning.campaigns import get_campaign, metric_catalogue
+    from campaigns.tallies.store import NewTally, check_accepting, check_quantity, check_within
     from campaigns.when import parse_when
 
     for what, value in (
@@ -202,9 +202,9 @@ def import_(
     """Import tallies from a CSV or .xlsx file (UTF-8, UTF-8 with BOM or GB18030)."""
     from campaigns.cli.publish import publish_tallies, wait_for_batch
     from campaigns.errors import ConflictError, InvalidInputError
-    from campaigns.importfile import ImportFileError, read_tally_file, write_rejects
-    from campaigns.planning import get_campaign, metric_catalogue
-    from campaigns.tallies import check_accepting, completed_import
+    from campaigns.planning.campaigns import get_campaign, metric_catalogue
+    from campaigns.tallies.importfile import ImportFileError, read_tally_file, write_rejects
+    from campaigns.tallies.store import check_accepting, completed_import
 
     if not file.is_file():
         raise InvalidInputError(f"{file}: no such file")
@@ -354,7 +354,7 @@ def _import_chunks(
     """The validated rows as broker chunks, encoded one chunk at a time as they are sent."""
     from operator import itemgetter
 
-    from campaigns.tallies import encode_chunk, utc_text
+    from campaigns.tallies.store import encode_chunk, utc_text
 
     zone = ZoneInfo(campaign.timezone)
     # A row without a time counts on the campaign's first moment.

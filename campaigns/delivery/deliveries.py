@@ -5,7 +5,7 @@ stores the summary, its Message-ID fixed there. An attempt (`attempt_delivery`) 
 steps with the network in the middle and never inside a transaction:
 
     claim()          queued/retrying → sending      (row locked, attempts + 1, committed)
-    send()           SMTP / outbox / chat robot      (campaigns.sending, no database)
+    send()           SMTP / outbox / chat robot      (campaigns.delivery.sending, no database)
       hand-over      data_sent_at committed just before the message can no longer be
                      taken back (before SMTP's final ".", the robot POST, the outbox rename)
     record_outcome() sending → sent | retrying (next_attempt_at) | failed | unknown
@@ -37,6 +37,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, or_, select
 
 from campaigns.audit import record_event
+from campaigns.delivery.recipients import list_recipients
+from campaigns.delivery.sending import DeliveryJob, HandoverRefused, Outcome
 from campaigns.errors import ConflictError, NotFoundError
 from campaigns.models import (
     Campaign,
@@ -46,8 +48,6 @@ from campaigns.models import (
     Summary,
     utcnow,
 )
-from campaigns.recipients import list_recipients
-from campaigns.sending import DeliveryJob, HandoverRefused, Outcome
 from campaigns.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ _MAX_ERROR = 1000
 
 
 def create_deliveries(summary: Summary, *, session: Session, now: datetime) -> list[Delivery]:
-    from campaigns.mail import make_message_id
+    from campaigns.delivery.mail import make_message_id
 
     domain = _message_id_domain(get_settings().mail_from)
     deliveries = []
@@ -266,7 +266,7 @@ def attempt_delivery(
 
     What the attempt ended as is in the returned row (`status`, `next_attempt_at`).
     """
-    from campaigns.sending import send
+    from campaigns.delivery.sending import send
 
     with sessions() as session:
         job = claim(

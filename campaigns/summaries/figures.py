@@ -20,8 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from campaigns.audit import record_event
-from campaigns.delivery import create_deliveries
-from campaigns.lifecycle import transition
 from campaigns.models import (
     Campaign,
     CampaignStatus,
@@ -32,8 +30,9 @@ from campaigns.models import (
     VenueRollup,
     utcnow,
 )
-from campaigns.observances import get_observance
-from campaigns.planning import get_campaign, local_days, metric_catalogue, targets_of
+from campaigns.planning.campaigns import get_campaign, local_days, metric_catalogue, targets_of
+from campaigns.planning.lifecycle import transition
+from campaigns.planning.observances import get_observance
 
 Figures = dict[str, Any]
 
@@ -246,10 +245,11 @@ def list_summaries(campaign_id: str, *, session: Session) -> list[Summary]:
 def compile_final_summary(
     campaign_id: str, *, session: Session, actor: str, now: datetime | None = None
 ) -> Summary | None:
-    """Compile the next version for a closed campaign and queue its deliveries.
+    """Compile the next version for a closed campaign (the caller queues its deliveries).
 
     The `closed → reported` transition is the guard: of two racing compilers only one
-    wins it, and the summary and its delivery rows commit with it or not at all. The
+    wins it, and the summary (with the delivery rows the caller adds in the same
+    session) commits with it or not at all. The
     unique (campaign, version) constraint backs it up should the guard ever be bypassed.
     """
     now = now or utcnow()
@@ -284,13 +284,12 @@ def compile_final_summary(
     )
     session.add(summary)
     session.flush()
-    deliveries = create_deliveries(summary, session=session, now=now)
     record_event(
         "summary.compiled",
         session=session,
         actor=actor,
         campaign_id=campaign_id,
-        data={"version": version, "deliveries": len(deliveries), "changes": changes},
+        data={"version": version, "changes": changes},
         at=now,
     )
     return summary
@@ -316,7 +315,8 @@ def describe_changes(before: Figures, after: Figures, *, from_version: int) -> d
 def compile_digest(
     campaign_id: str, day: date, *, session: Session, actor: str, now: datetime | None = None
 ) -> Summary | None:
-    """The interim digest of a running campaign for its local `day`, with its deliveries.
+    """The interim digest of a running campaign for its local `day` (the caller queues its
+    deliveries in the same session).
 
     None when the campaign is not running or the day's digest exists: the unique
     (campaign, day) row decides between racing dispatchers, not a prior read.
@@ -351,13 +351,12 @@ def compile_digest(
             session.flush()
     except IntegrityError:
         return None
-    deliveries = create_deliveries(summary, session=session, now=now)
     record_event(
         "digest.compiled",
         session=session,
         actor=actor,
         campaign_id=campaign_id,
-        data={"day": day.isoformat(), "deliveries": len(deliveries)},
+        data={"day": day.isoformat()},
         at=now,
     )
     return summary

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from campaigns.audit import record_event
 from campaigns.errors import ConflictError
 from campaigns.models import Campaign, CampaignStatus, Digest, utcnow
-from campaigns.planning import get_campaign, local_days
+from campaigns.planning.campaigns import get_campaign, local_days
 
 
 def transition(

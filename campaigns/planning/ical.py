@@ -15,8 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from campaigns.models import Campaign
-from campaigns.observances import CalendarEntry, get_observance
-from campaigns.planning import local_days
+from campaigns.planning.campaigns import local_days
+from campaigns.planning.observances import CalendarEntry, get_observance
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, col, or_, select
 
 from campaigns.audit import record_event
+from campaigns.delivery.mail import HeaderInjectionError, check_header_value
 from campaigns.errors import ConflictError, InvalidInputError, NotFoundError
-from campaigns.mail import HeaderInjectionError, check_header_value
 from campaigns.models import Recipient, RecipientChannel, utcnow
-from campaigns.planning import get_campaign
+from campaigns.planning.campaigns import get_campaign
 
 _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$|^[^@\s<>\"]+@localhost$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")

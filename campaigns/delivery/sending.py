@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from campaigns.models import DeliveryStatus, RecipientChannel
-from campaigns.render import chart_series, heading, render, table_rows
 from campaigns.settings import Settings
+from campaigns.summaries.render import chart_series, heading, render, table_rows
 
 HandOver = Callable[[], None]
 
@@ -70,7 +70,7 @@ def subject(figures: dict[str, Any]) -> str:
 
 
 def attachments(figures: dict[str, Any]) -> list[tuple[str, bytes, str]]:
-    from campaigns.exports import table_to_csv, table_to_xlsx
+    from campaigns.summaries.exports import table_to_csv, table_to_xlsx
 
     headers, rows = table_rows(figures, "zh")
     day_rows = [
@@ -98,8 +98,8 @@ def attachments(figures: dict[str, Any]) -> list[tuple[str, bytes, str]]:
 
 
 def compose_email(job: DeliveryJob, *, settings: Settings) -> EmailMessage:
-    from campaigns.chart import render_daily_chart_bytes
-    from campaigns.mail import build_summary_message, check_header_value
+    from campaigns.delivery.mail import build_summary_message, check_header_value
+    from campaigns.summaries.chart import render_daily_chart_bytes
 
     figures = job.figures
     # Checked again when the message is built; first here, so a hostile title is refused
@@ -155,7 +155,7 @@ def send(job: DeliveryJob, *, settings: Settings, hand_over: HandOver) -> Outcom
 
 
 def _send_email(job: DeliveryJob, *, settings: Settings, hand_over: HandOver) -> Outcome:
-    from campaigns.smtp import (
+    from campaigns.delivery.smtp import (
         SmtpPermanentError,
         SmtpTemporaryError,
         SmtpUnknownOutcome,
@@ -193,7 +193,7 @@ def _send_email(job: DeliveryJob, *, settings: Settings, hand_over: HandOver) ->
 
 
 def _send_webhook(job: DeliveryJob, *, hand_over: HandOver) -> Outcome:
-    from campaigns.webhooks import WebhookError, WebhookRetryableError, post_summary
+    from campaigns.delivery.webhooks import WebhookError, WebhookRetryableError, post_summary
 
     secret: str | None = None
     if job.secret_env:

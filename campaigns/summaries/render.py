@@ -16,7 +16,7 @@ import json
 from datetime import date
 from typing import Any, Literal
 
-from campaigns.numerals import exact_zh, official_en, official_zh
+from campaigns.summaries.numerals import exact_zh, official_en, official_zh
 
 Lang = Literal["zh", "en"]
 Format = Literal["text", "markdown", "html", "json"]

@@ -27,7 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from campaigns.embedded import (
+from campaigns.errors import CampaignsError
+from campaigns.runtime.embedded import (
     EmbeddedRedis,
     EmbeddedRedisError,
     InstanceLock,
@@ -35,7 +36,6 @@ from campaigns.embedded import (
     start_embedded_redis,
     stop_embedded_redis,
 )
-from campaigns.errors import CampaignsError
 from campaigns.settings import Settings
 
 Say = Callable[[str], None]

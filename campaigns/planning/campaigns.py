@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 
 from campaigns.audit import record_event
 from campaigns.errors import ConflictError, InvalidInputError, NotFoundError
-from campaigns.metrics import Metric, MetricCatalogue
 from campaigns.models import Campaign, CampaignStatus, CampaignTarget, CustomMetric, utcnow
-from campaigns.observances import (
+from campaigns.planning.metrics import Metric, MetricCatalogue
+from campaigns.planning.observances import (
     CalendarEntry,
     default_title,
     get_observance,

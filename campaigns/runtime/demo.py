@@ -25,9 +25,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from campaigns.errors import CampaignsError, InvalidInputError
-from campaigns.serve import campaigns_command, serving_in_background
+from campaigns.runtime.serve import campaigns_command, serving_in_background
 
 Say = Callable[[str], None]
+ImportSheet = Callable[[str, Path], None]
 
 TIMEZONE = "Asia/Shanghai"
 DISPATCH_INTERVAL_SECONDS = 2
@@ -70,9 +71,19 @@ class DemoResult:
     seconds: float
 
 
-def run_demo(data_dir: Path | None, *, report: Say, timeout: float = 120.0) -> DemoResult:
-    """Run the demo; this process then works on the demo's data dir and broker only."""
-    from campaigns.embedded import find_embedded_redis
+def run_demo(
+    data_dir: Path | None,
+    *,
+    report: Say,
+    import_sheet: ImportSheet,
+    timeout: float = 120.0,
+) -> DemoResult:
+    """Run the demo; this process then works on the demo's data dir and broker only.
+
+    `import_sheet(campaign_id, path)` is the CLI's own `import … --wait`, handed in by the
+    command so the demo shows exactly what a user's import does without importing the CLI.
+    """
+    from campaigns.runtime.embedded import find_embedded_redis
 
     started = time.monotonic()
 
@@ -97,7 +108,7 @@ def run_demo(data_dir: Path | None, *, report: Say, timeout: float = 120.0) -> D
         _wait_for_worker(server.broker_url, timeout=120, serve_log=serve_log, alive=alive)
         say("worker ready")
         ids, closes = _plan(say=say)
-        _import_samples(ids, data_dir=data_dir)
+        _import_samples(ids, data_dir=data_dir, import_sheet=import_sheet)
         if datetime.now(UTC) >= closes:
             raise DemoError(
                 "this machine is too busy: the sample tallies were counted only after the "
@@ -195,9 +206,9 @@ def _plan(*, say: Say) -> tuple[dict[str, str], datetime]:
     """
     from campaigns.audit import current_actor
     from campaigns.db import session_scope
-    from campaigns.observances import year_calendar
-    from campaigns.planning import CampaignSpec, create_campaign
-    from campaigns.recipients import add_recipient
+    from campaigns.delivery.recipients import add_recipient
+    from campaigns.planning.campaigns import CampaignSpec, create_campaign
+    from campaigns.planning.observances import year_calendar
 
     zone = ZoneInfo(TIMEZONE)
     now = datetime.now(zone)
@@ -230,18 +241,15 @@ def _plan(*, say: Say) -> tuple[dict[str, str], datetime]:
     return ids, min(closes)
 
 
-def _import_samples(ids: dict[str, str], *, data_dir: Path) -> None:
+def _import_samples(ids: dict[str, str], *, data_dir: Path, import_sheet: ImportSheet) -> None:
     """`campaigns import ID FILE --wait` for each bundled sheet, copied into the data dir."""
-    from campaigns.cli import build_app
-
-    app = build_app()
     samples = data_dir / "samples"
     samples.mkdir()
     for kind, campaign_id in ids.items():
         sheet = samples / f"{kind}.csv"
         source = resources.files("campaigns").joinpath("data", f"demo-{kind}.csv")
         sheet.write_bytes(source.read_bytes())
-        app(["import", campaign_id, os.fspath(sheet), "--wait"], standalone_mode=False)
+        import_sheet(campaign_id, sheet)
 
 
 def _wait_until_delivered(
@@ -249,9 +257,9 @@ def _wait_until_delivered(
 ) -> None:
     """Watch the workers move every campaign to `reported` and send every delivery."""
     from campaigns.db import session_scope
-    from campaigns.delivery import list_deliveries
+    from campaigns.delivery.deliveries import list_deliveries
     from campaigns.models import CampaignStatus, DeliveryStatus
-    from campaigns.planning import get_campaign
+    from campaigns.planning.campaigns import get_campaign
 
     shown: dict[str, str] = {}
     pending = set(ids.values())
@@ -285,7 +293,7 @@ def _wait_until_delivered(
 
 def _delivered_figures(campaign_id: str) -> dict[str, Any]:
     from campaigns.db import session_scope
-    from campaigns.summary import latest_summary
+    from campaigns.summaries.figures import latest_summary
 
     with session_scope() as session:
         summary = latest_summary(campaign_id, session=session)
@@ -298,14 +306,14 @@ def _delivered_figures(campaign_id: str) -> dict[str, Any]:
 def _load_charting() -> None:
     """Load matplotlib and the CJK font now, while the campaigns run and the CPU is idle,
     rather than after the deliveries, where it would add seconds to the end."""
-    from campaigns.chart import render_daily_chart_bytes
+    from campaigns.summaries.chart import render_daily_chart_bytes
 
     render_daily_chart_bytes({}, title="宣传活动")
 
 
 def _draw_chart(data_dir: Path, campaign_id: str, figures: dict[str, Any]) -> Path:
-    from campaigns.chart import render_daily_chart
-    from campaigns.render import chart_series, heading
+    from campaigns.summaries.chart import render_daily_chart
+    from campaigns.summaries.render import chart_series, heading
 
     charts = data_dir / "charts"
     charts.mkdir(exist_ok=True)
@@ -315,6 +323,6 @@ def _draw_chart(data_dir: Path, campaign_id: str, figures: dict[str, Any]) -> Pa
 
 
 def _render_zh(figures: dict[str, Any]) -> str:
-    from campaigns.render import render
+    from campaigns.summaries.render import render
 
     return render(figures, lang="zh", fmt="text")

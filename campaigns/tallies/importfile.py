@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from campaigns.metrics import MetricCatalogue, UnknownMetricError
+from campaigns.planning.metrics import MetricCatalogue, UnknownMetricError
 from campaigns.when import parse_local
 
 PROGRESS_EVERY = 10_000

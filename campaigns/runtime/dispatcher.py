@@ -14,18 +14,18 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from campaigns.delivery import due_deliveries
-from campaigns.lifecycle import (
+from campaigns.delivery.deliveries import create_deliveries, due_deliveries
+from campaigns.models import CampaignStatus, Summary
+from campaigns.planning.lifecycle import (
     awaiting_summary,
     due_for_digest,
     due_to_close,
     due_to_open,
     transition,
 )
-from campaigns.models import CampaignStatus, Delivery, Summary
-from campaigns.summary import compile_digest, compile_final_summary
+from campaigns.summaries.figures import compile_digest, compile_final_summary
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def run_dispatch(
             try:
                 with sessions() as session:
                     digest = compile_digest(campaign_id, day, session=session, actor=actor, now=now)
-                    queued = [] if digest is None else _deliveries_of(digest, session=session)
+                    queued = [] if digest is None else _queue(digest, session=session, now=now)
             except Exception:
                 log.exception("the digest of %s failed; the next pass retries", campaign_id)
                 continue
@@ -126,10 +126,11 @@ def compile_if_due(
     """The deliveries of the summary compiled now (committed), or None if none was due."""
     with sessions() as session:
         summary = compile_final_summary(campaign_id, session=session, actor=actor, now=now)
-        queued = None if summary is None else _deliveries_of(summary, session=session)
+        queued = None if summary is None else _queue(summary, session=session, now=now)
     return queued
 
 
-def _deliveries_of(summary: Summary, *, session: Session) -> list[int]:
-    query = select(Delivery.id).where(Delivery.summary_id == summary.id)
-    return [delivery_id for delivery_id in session.exec(query) if delivery_id is not None]
+def _queue(summary: Summary, *, session: Session, now: datetime) -> list[int]:
+    """Delivery rows for every recipient, in the summary's own transaction: both or neither."""
+    deliveries = create_deliveries(summary, session=session, now=now)
+    return [delivery.id for delivery in deliveries if delivery.id is not None]

@@ -40,7 +40,7 @@ from campaigns.models import (
     TallyBatchChunk,
     utcnow,
 )
-from campaigns.sweeper import forget_pending
+from campaigns.tallies.sweeper import forget_pending
 
 ACCEPTING = {CampaignStatus.scheduled, CampaignStatus.running, CampaignStatus.closed}
 

@@ -13,7 +13,7 @@ class BrokerUnavailableError(CampaignsError):
 def broker_url(settings: Settings) -> str:
     if settings.broker_url is not None:
         return settings.broker_url.get_secret_value()
-    from campaigns.embedded import find_embedded_redis
+    from campaigns.runtime.embedded import find_embedded_redis
 
     running = find_embedded_redis(settings.data_dir)
     if running is None:
