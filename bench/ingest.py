@@ -314,8 +314,8 @@ def phases(inst: Installation, began: datetime) -> str:
 def limit(url: str, path: Path, chunk: int) -> float:
     """Rows/s of the same rows, parsed beforehand, bulk-inserted in chunk-size transactions."""
     from campaigns.planning.metrics import MetricCatalogue
-    from campaigns.tallies.importfile import read_tally_file
-    from campaigns.tallies.store import utc_text
+    from campaigns.tallies.encoding import utc_text
+    from campaigns.tallies.sheets.reader import read_tally_file
 
     start = datetime(2019, 4, 14, 16, tzinfo=UTC)
     report = read_tally_file(

@@ -98,7 +98,7 @@ def audit(
 ) -> tuple[int, int]:
     """(lost, doubled) measured from the database itself."""
     from campaigns.models import Tally, VenueRollup
-    from campaigns.tallies.store import totals
+    from campaigns.tallies.totals import totals
 
     with env.session() as session:
         stored_rows = session.execute(

@@ -35,7 +35,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy.engine import make_url
 
-from campaigns.runtime.embedded import EmbeddedRedisError, redis_server_binary
+from campaigns.runtime.redis_server import EmbeddedRedisError, redis_server_binary
 
 _POLL_INTERVAL = 0.05
 _START_TIMEOUT = 30.0

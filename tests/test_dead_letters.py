@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from celery import Celery
 
-from campaigns.tallies.store import NewTally
+from campaigns.tallies.encoding import NewTally
 from tests.conftest import Env
 
 

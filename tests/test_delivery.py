@@ -1,6 +1,6 @@
 """Email delivery attempts on a real database (SQLite and PostgreSQL) and a real SMTP server.
 
-Each test drives `campaigns.delivery.deliveries.attempt_delivery`, the function the worker's task
+Each test drives `campaigns.delivery.attempts.attempt_delivery`, the function the worker's task
 runs, in this process, with a controllable clock; tests/test_delivery_worker.py runs the
 same path through a real worker. One installation per database serves the whole module
 (each test has a campaign of its own): `campaigns init` is the slow part of a setup.
@@ -28,22 +28,18 @@ from sqlmodel import Session, col, select
 
 from campaigns.audit import list_events
 from campaigns.db import make_engine, session_scope
-from campaigns.delivery.deliveries import (
-    attempt_delivery,
-    claim,
-    due_deliveries,
-    mark_data_sent,
-    record_outcome,
-    resend,
-)
+from campaigns.delivery.attempts import attempt_delivery
+from campaigns.delivery.deliveries import due_deliveries, resend
 from campaigns.delivery.recipients import add_recipient
 from campaigns.delivery.sending import Outcome
+from campaigns.delivery.transitions import claim, mark_data_sent, record_outcome
 from campaigns.models import Delivery, DeliveryStatus, Summary
 from campaigns.planning.campaigns import CampaignSpec, create_campaign
 from campaigns.planning.lifecycle import close_campaign
 from campaigns.runtime.dispatcher import compile_if_due
 from campaigns.settings import Settings, get_settings
-from campaigns.tallies.store import NewTally, store_tallies
+from campaigns.tallies.encoding import NewTally
+from campaigns.tallies.store import store_tallies
 from tests.conftest import Env, make_env
 from tests.servers import fresh_database
 from tests.smtp_server import SmtpTestServer

@@ -25,7 +25,8 @@ from campaigns.delivery.recipients import add_recipient
 from campaigns.models import Delivery, DeliveryStatus, DomainEvent
 from campaigns.planning.campaigns import CampaignSpec, create_campaign
 from campaigns.planning.lifecycle import close_campaign
-from campaigns.tallies.store import NewTally, store_tallies
+from campaigns.tallies.encoding import NewTally
+from campaigns.tallies.store import store_tallies
 from tests.conftest import Env
 from tests.http_server import HttpTestServer, http_server_fixture  # noqa: F401
 from tests.smtp_server import SmtpTestServer

@@ -13,7 +13,8 @@ import subprocess
 from collections import defaultdict
 from pathlib import Path
 
-from campaigns.runtime.embedded import InstanceLock, find_embedded_redis
+from campaigns.runtime.embedded import find_embedded_redis
+from campaigns.runtime.instance_lock import InstanceLock
 from tests.conftest import CAMPAIGNS
 
 KINDS = ("national-security-day", "world-ip-day", "sci-tech-week", "constitution-day")

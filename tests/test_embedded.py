@@ -16,20 +16,19 @@ import redis
 
 from campaigns.runtime.embedded import (
     EmbeddedRedis,
-    EmbeddedRedisError,
-    InstanceLock,
     find_embedded_redis,
-    redis_server_binary,
     start_embedded_redis,
     stop_embedded_redis,
 )
+from campaigns.runtime.instance_lock import InstanceLock
+from campaigns.runtime.redis_server import EmbeddedRedisError, redis_server_binary
 
 # Run by a second Python process: flock locks belong to an open file description, so a
 # second holder inside this process would not show what another `serve` would meet.
 _TRY_LOCK = """
 import sys
 from pathlib import Path
-from campaigns.runtime.embedded import AlreadyRunningError, InstanceLock
+from campaigns.runtime.instance_lock import AlreadyRunningError, InstanceLock
 try:
     InstanceLock(Path(sys.argv[1])).acquire()
 except AlreadyRunningError as exc:
@@ -41,7 +40,7 @@ print("acquired")
 _HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from campaigns.runtime.embedded import InstanceLock
+from campaigns.runtime.instance_lock import InstanceLock
 lock = InstanceLock(Path(sys.argv[1]))
 lock.acquire()
 print("held", flush=True)

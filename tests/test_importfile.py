@@ -17,15 +17,11 @@ from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from campaigns.planning.metrics import BUILTIN_CATALOGUE
-from campaigns.tallies.importfile import (
-    ImportFileError,
-    ImportReport,
-    RowError,
-    TallyRow,
-    _RowChecker,
-    read_tally_file,
-    write_rejects,
-)
+from campaigns.tallies.sheets.accepted import TallyRow
+from campaigns.tallies.sheets.import_errors import ImportFileError, RowError
+from campaigns.tallies.sheets.reader import ImportReport, read_tally_file
+from campaigns.tallies.sheets.rejects import write_rejects
+from campaigns.tallies.sheets.rows import RowChecker
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CAMPAIGN = "2019-national-security-day"
@@ -588,13 +584,13 @@ def test_accepted_columns_and_rows_agree(tmp_path: Path, monkeypatch: pytest.Mon
         )
     rows[150][1] = "x"  # file row 151: the rows around it are checked one by one
     batches: list[bool] = []
-    accept_batch = _RowChecker._accept_batch
+    accept_batch = RowChecker._accept_batch
 
-    def spy(checker: _RowChecker, first: int, cells: list[Sequence[object]]) -> bool:
+    def spy(checker: RowChecker, first: int, cells: list[Sequence[object]]) -> bool:
         batches.append(accept_batch(checker, first, cells))
         return batches[-1]
 
-    monkeypatch.setattr(_RowChecker, "_accept_batch", spy)
+    monkeypatch.setattr(RowChecker, "_accept_batch", spy)
 
     report = read(write_csv(tmp_path / "t.csv", rows))
 
@@ -621,11 +617,11 @@ def test_accepted_columns_and_rows_agree(tmp_path: Path, monkeypatch: pytest.Mon
 def test_import_chunks_are_the_rows_as_columns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The CLI makes broker chunks straight from the columns: the same chunks as from the rows
-    one by one."""
-    from campaigns.cli.tally_cmds import _import_chunks
+    """An import's broker chunks are made straight from the columns: the same chunks as from
+    the rows one by one."""
     from campaigns.models import Campaign
-    from campaigns.tallies.store import utc_text
+    from campaigns.tallies.chunks import import_chunks
+    from campaigns.tallies.encoding import utc_text
 
     path = write_csv(
         tmp_path / "t.csv",
@@ -658,11 +654,11 @@ def test_import_chunks_are_the_rows_as_columns(
     )
     sent: list[tuple[dict[str, list[str | None]], str]] = []
     monkeypatch.setattr(
-        "campaigns.tallies.store.encode_chunk",
+        "campaigns.tallies.chunks.encode_chunk",
         lambda columns, *, source: sent.append((columns, source)),
     )
 
-    list(_import_chunks(report.accepted, campaign, size=4, source="import:t.csv", actor="me"))
+    list(import_chunks(report.accepted, campaign, size=4, source="import:t.csv", actor="me"))
 
     assert "rows" not in vars(report)  # no TallyRow was made
     expected = []
@@ -757,9 +753,9 @@ def test_batched_and_row_by_row_checks_agree(
 
     with monkeypatch_module.context() as patch:
         # Small batches, so that a bad row leaves clean batches around it.
-        patch.setattr("campaigns.tallies.importfile._SMALLEST_BATCH", 4)
+        patch.setattr("campaigns.tallies.sheets.rows._SMALLEST_BATCH", 4)
         batched = read(path, **options)
-        patch.setattr("campaigns.tallies.importfile._SMALLEST_BATCH", 10**9)
+        patch.setattr("campaigns.tallies.sheets.rows._SMALLEST_BATCH", 10**9)
         row_by_row = read(path, **options)
 
     assert batched == row_by_row

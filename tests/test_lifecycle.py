@@ -19,7 +19,8 @@ from campaigns.models import Campaign, Delivery, Digest, DomainEvent, Summary
 from campaigns.planning.campaigns import CampaignSpec, create_campaign
 from campaigns.planning.lifecycle import close_campaign
 from campaigns.runtime.dispatcher import DispatchResult, compile_and_list, run_dispatch
-from campaigns.tallies.store import NewTally, store_tallies
+from campaigns.tallies.encoding import NewTally
+from campaigns.tallies.store import store_tallies
 from tests.conftest import Env
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

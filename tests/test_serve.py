@@ -18,7 +18,8 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from campaigns.models import Tally
-from campaigns.runtime.embedded import InstanceLock, find_embedded_redis
+from campaigns.runtime.embedded import find_embedded_redis
+from campaigns.runtime.instance_lock import InstanceLock
 from tests.conftest import Env
 
 WORKER_READY = "ready."

@@ -12,16 +12,14 @@ from typing import Literal
 import pytest
 
 from campaigns.delivery.mail import build_summary_message, make_message_id
-from campaigns.delivery.smtp import (
-    Security,
+from campaigns.delivery.smtp import send_message
+from campaigns.delivery.smtp_config import Security, SmtpConfig, parse_smtp_url
+from campaigns.delivery.smtp_outcomes import (
     SendResult,
-    SmtpConfig,
     SmtpError,
     SmtpPermanentError,
     SmtpTemporaryError,
     SmtpUnknownOutcome,
-    parse_smtp_url,
-    send_message,
 )
 from tests.smtp_server import (
     HOST,

@@ -17,7 +17,8 @@ from campaigns.models import Campaign, Digest, Summary, Tally, utcnow
 from campaigns.planning.lifecycle import close_campaign, reopen_campaign
 from campaigns.runtime.dispatcher import run_dispatch
 from campaigns.summaries.figures import compile_digest, compile_figures
-from campaigns.tallies.store import NewTally, store_tallies
+from campaigns.tallies.encoding import NewTally
+from campaigns.tallies.store import store_tallies
 from tests.conftest import Env
 from tests.test_lifecycle import Sessions, local, make_campaign, sessions_for
 

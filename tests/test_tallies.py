@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from campaigns.models import CampaignStatus, Tally, TallyBatch, TallyBatchChunk, utcnow
 from campaigns.planning.lifecycle import transition
-from campaigns.tallies.store import encode_chunk, store_chunk
+from campaigns.tallies.encoding import encode_chunk
+from campaigns.tallies.store import store_chunk
 from tests.conftest import Env, insert_campaign
 
 CAMPAIGN = "2019-national-security-day"  # 2019-04-15 to 2019-04-22, Asia/Shanghai

@@ -1,4 +1,4 @@
-"""Tests for campaigns.delivery.webhooks against a real loopback HTTP server."""
+"""Tests for the webhook modules of campaigns.delivery against a real loopback HTTP server."""
 
 from __future__ import annotations
 
@@ -17,15 +17,14 @@ from typing import Any
 import pytest
 
 from campaigns.delivery import webhooks
+from campaigns.delivery.webhook_redaction import redact_url
+from campaigns.delivery.webhook_robots import Flavour, post_summary
 from campaigns.delivery.webhooks import (
-    Flavour,
     WebhookRejectedError,
     WebhookRetryableError,
     close_client,
     configure_client,
     get_client,
-    post_summary,
-    redact_url,
 )
 from tests.http_server import HttpTestServer, http_server_fixture  # noqa: F401
 

@@ -7,7 +7,7 @@ from typing import Any
 from celery.signals import worker_process_init
 
 from campaigns.db import session_scope
-from campaigns.delivery.deliveries import attempt_delivery
+from campaigns.delivery.attempts import attempt_delivery
 from campaigns.models import DeliveryStatus, utcnow
 from campaigns.settings import get_settings
 from workers.app import app

@@ -6,13 +6,14 @@ from typing import Any
 
 from campaigns.db import session_scope
 from campaigns.planning.campaigns import get_campaign
-from campaigns.tallies.store import NewTally, store_chunk, store_tallies
+from campaigns.tallies.encoding import NewTally
+from campaigns.tallies.store import store_chunk, store_tallies
 from workers.app import app
 
 
 @app.task(name="campaigns.store_tally_chunk")
 def store_tally_chunk(campaign_id: str, batch_id: str, seq: int, chunk: dict[str, Any]) -> int:
-    """One chunk of a batch (column by column: tallies.store); returns how many new."""
+    """One chunk of a batch (column by column: tallies.encoding); returns how many new."""
     with session_scope() as session:
         return store_chunk(campaign_id, chunk, session=session, batch=(batch_id, seq)).stored
 

@@ -1,5 +1,18 @@
-"""The `campaigns` command. Start-up stays light: `--help` imports neither Celery nor
-SQLAlchemy, and no database is opened until a command needs one."""
+"""The `campaigns` command: one Typer app per command group, joined here.
+
+An edge: each command turns its arguments into calls of the wings below and prints what
+they return. Start-up stays light: `--help` imports neither Celery nor SQLAlchemy, and no
+database is opened until a command needs one.
+
+- `planning_cmds` — init, calendar, create, list, show, close, reopen, cancel.
+- `tally_cmds` — log, correct, import.
+- `summary_cmds` — summary, summaries, digest.
+- `delivery_cmds`, `recipients_cmds` — deliveries, resend; recipients.
+- `run_cmds` — worker, beat, serve, demo.
+- `deadletter_cmds` — dead-letters.
+- `publish` — handing work to the broker after commit, and waiting for it.
+- `_common` — the console, settings, sessions and tables the commands share.
+"""
 
 from __future__ import annotations
 

@@ -155,7 +155,7 @@ def show(campaign_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
 
     from campaigns.planning.campaigns import get_campaign, local_days, metric_catalogue, targets_of
     from campaigns.summaries.figures import latest_summary
-    from campaigns.tallies.store import totals
+    from campaigns.tallies.totals import totals
 
     with session() as s:
         c = get_campaign(campaign_id, session=s)

@@ -12,7 +12,7 @@ from campaigns.errors import CampaignsError
 if TYPE_CHECKING:
     from celery import Celery
 
-    from campaigns.tallies.store import BatchProgress
+    from campaigns.tallies.batches import BatchProgress
 
 
 def celery_app() -> Celery:
@@ -46,13 +46,13 @@ def publish_tallies(
     digest: str | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> str:
-    """Record a batch, then send its chunks (`campaigns.tallies.store.encode_chunk`); its id.
+    """Record a batch, then send its chunks (`campaigns.tallies.encoding.encode_chunk`); its id.
 
     The broker is looked up first, so without one nothing is written. The batch row is
     committed before the first chunk leaves: a worker never sees a chunk of an unknown batch.
     """
     from campaigns.cli._common import actor
-    from campaigns.tallies.store import begin_batch, mark_published
+    from campaigns.tallies.batches import begin_batch, mark_published
     from campaigns.tallies.sweeper import keep_pending
 
     app = celery_app()
@@ -95,7 +95,7 @@ def wait_for_batch(
 ) -> BatchProgress:
     """Wait until every chunk of the batch is stored (or refused): polls its chunk markers."""
     from campaigns.db import read_session
-    from campaigns.tallies.store import batch_progress
+    from campaigns.tallies.batches import batch_progress
 
     deadline = time.monotonic() + timeout
     pause = 0.05

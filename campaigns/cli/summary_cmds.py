@@ -11,7 +11,8 @@ import typer
 from campaigns.cli._common import console, session, table
 
 if TYPE_CHECKING:
-    from campaigns.summaries.render import Format, Lang
+    from campaigns.summaries.formats import Format
+    from campaigns.summaries.prose import Lang
 
 app = typer.Typer(rich_markup_mode=None)
 

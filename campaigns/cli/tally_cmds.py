@@ -5,8 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -16,9 +15,7 @@ import typer
 from campaigns.cli._common import actor, console, session, settings
 
 if TYPE_CHECKING:
-    from campaigns.models import Campaign
-    from campaigns.tallies.importfile import AcceptedRows
-    from campaigns.tallies.store import NewTally
+    from campaigns.tallies.encoding import NewTally
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -98,7 +95,7 @@ def _publish_one(campaign_id: str, tally: NewTally, *, wait: float) -> int | Non
 
     from campaigns.cli.publish import publish_tallies, wait_for_batch
     from campaigns.planning.campaigns import get_campaign
-    from campaigns.tallies.store import encode_chunk, to_columns
+    from campaigns.tallies.encoding import encode_chunk, to_columns
 
     with session() as s:
         zone = ZoneInfo(get_campaign(campaign_id, session=s).timezone)
@@ -137,7 +134,8 @@ def _validated(
     from campaigns.errors import InvalidInputError
     from campaigns.models import utcnow
     from campaigns.planning.campaigns import get_campaign, metric_catalogue
-    from campaigns.tallies.store import NewTally, check_accepting, check_quantity, check_within
+    from campaigns.tallies.checks import check_accepting, check_quantity, check_within
+    from campaigns.tallies.encoding import NewTally
     from campaigns.when import parse_when
 
     for what, value in (
@@ -203,8 +201,12 @@ def import_(
     from campaigns.cli.publish import publish_tallies, wait_for_batch
     from campaigns.errors import ConflictError, InvalidInputError
     from campaigns.planning.campaigns import get_campaign, metric_catalogue
-    from campaigns.tallies.importfile import ImportFileError, read_tally_file, write_rejects
-    from campaigns.tallies.store import check_accepting, completed_import
+    from campaigns.tallies.batches import completed_import
+    from campaigns.tallies.checks import check_accepting
+    from campaigns.tallies.chunks import file_digest, import_chunks
+    from campaigns.tallies.sheets.import_errors import ImportFileError
+    from campaigns.tallies.sheets.reader import read_tally_file
+    from campaigns.tallies.sheets.rejects import write_rejects
 
     if not file.is_file():
         raise InvalidInputError(f"{file}: no such file")
@@ -250,7 +252,7 @@ def import_(
                 f"{name}: no valid rows; nothing stored (bad rows written to {rejects})"
             )
         console().print(f"{name}: {report.total_rows - good:,} bad rows written to {rejects}")
-    digest = _file_digest(file)
+    digest = file_digest(file)
     if not bad:
         with session() as s:
             earlier = completed_import(campaign_id, digest, session=s)
@@ -263,7 +265,7 @@ def import_(
             return
     size = max(1, settings().import_chunk_size)
     source = f"import:{name}"[:200]
-    chunks = _import_chunks(report.accepted, campaign, size=size, source=source, actor=actor())
+    chunks = import_chunks(report.accepted, campaign, size=size, source=source, actor=actor())
     with _Progress(good >= _PROGRESS_ROWS) as bar:
         sending = bar.add("queueing", good)
         batch_id = publish_tallies(
@@ -333,68 +335,3 @@ class _Progress:
     def advance(self, task: int, amount: int) -> None:
         if self._progress is not None:
             self._progress.advance(task, amount)
-
-
-_CACHE_LIMIT = 100_000
-
-
-def _file_digest(path: Path) -> str:
-    from hashlib import blake2b
-
-    digest = blake2b(digest_size=32)
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _import_chunks(
-    rows: AcceptedRows, campaign: Campaign, *, size: int, source: str, actor: str
-) -> Iterator[dict[str, Any]]:
-    """The validated rows as broker chunks, encoded one chunk at a time as they are sent."""
-    from operator import itemgetter
-
-    from campaigns.tallies.store import encode_chunk, utc_text
-
-    zone = ZoneInfo(campaign.timezone)
-    # A row without a time counts on the campaign's first moment.
-    times: dict[datetime | None, tuple[str, str]] = {}
-
-    def stored_time(moment: datetime | None) -> tuple[str, str]:
-        at = moment or campaign.start_at
-        return utc_text(at), at.astimezone(zone).date().isoformat()
-
-    # Quantities repeat: one text each, made once.
-    quantity_texts: dict[int, str] = {}
-    # Who recorded a row: as written, else the user who imports.
-    recorder: dict[str | None, str] = {None: actor, "": actor}
-    for start in range(0, len(rows), size):
-        stop = start + size
-        # Bounded: a file of all-different times or quantities must not double its memory.
-        for cache in (times, quantity_texts):
-            if len(cache) > _CACHE_LIMIT:
-                cache.clear()
-        quantities = rows.quantity[start:stop]
-        for quantity in set(quantities).difference(quantity_texts):
-            quantity_texts[quantity] = str(quantity)
-        moments = rows.occurred_at[start:stop]
-        for moment in dict.fromkeys(moments):
-            if moment not in times:
-                times[moment] = stored_time(moment)
-        texts = list(map(times.__getitem__, moments))
-        recorded_by = rows.recorded_by[start:stop]
-        count = len(moments)
-        columns: dict[str, Sequence[str | None]] = {
-            "metric": rows.metric[start:stop],
-            "item": rows.item[start:stop],
-            "venue": rows.venue[start:stop],
-            "note": rows.note[start:stop],
-            "key": rows.keys(start, stop),
-            "quantity": list(map(quantity_texts.__getitem__, quantities)),
-            "occurred_at": list(map(itemgetter(0), texts)),
-            "day": list(map(itemgetter(1), texts)),
-            "recorded_by": list(map(recorder.get, recorded_by, recorded_by)),
-            "is_correction": ["0"] * count,
-            "reason": [None] * count,
-        }
-        yield encode_chunk(columns, source=source)

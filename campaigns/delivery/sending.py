@@ -1,6 +1,6 @@
 """One delivery attempt over the wire: compose the message, send it, classify what happened.
 
-No database here (see `delivery`): this runs between claim and record_outcome. The caller
+No database here (see `transitions`): this runs between claim and record_outcome. The caller
 passes `hand_over`, called once right before the message can no longer be taken back
 (before SMTP's final ".", the webhook request, the outbox file's rename): it records that
 from then on the recipient may have the message, or raises `HandoverRefused` to stop.
@@ -155,12 +155,12 @@ def send(job: DeliveryJob, *, settings: Settings, hand_over: HandOver) -> Outcom
 
 
 def _send_email(job: DeliveryJob, *, settings: Settings, hand_over: HandOver) -> Outcome:
-    from campaigns.delivery.smtp import (
+    from campaigns.delivery.smtp import send_message
+    from campaigns.delivery.smtp_config import parse_smtp_url
+    from campaigns.delivery.smtp_outcomes import (
         SmtpPermanentError,
         SmtpTemporaryError,
         SmtpUnknownOutcome,
-        parse_smtp_url,
-        send_message,
     )
 
     try:
@@ -193,7 +193,8 @@ def _send_email(job: DeliveryJob, *, settings: Settings, hand_over: HandOver) ->
 
 
 def _send_webhook(job: DeliveryJob, *, hand_over: HandOver) -> Outcome:
-    from campaigns.delivery.webhooks import WebhookError, WebhookRetryableError, post_summary
+    from campaigns.delivery.webhook_robots import post_summary
+    from campaigns.delivery.webhooks import WebhookError, WebhookRetryableError
 
     secret: str | None = None
     if job.secret_env:

@@ -30,12 +30,12 @@ from typing import IO, Any
 from campaigns.errors import CampaignsError
 from campaigns.runtime.embedded import (
     EmbeddedRedis,
-    EmbeddedRedisError,
-    InstanceLock,
     find_embedded_redis,
     start_embedded_redis,
     stop_embedded_redis,
 )
+from campaigns.runtime.instance_lock import InstanceLock
+from campaigns.runtime.redis_server import EmbeddedRedisError
 from campaigns.settings import Settings
 
 Say = Callable[[str], None]

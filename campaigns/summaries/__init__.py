@@ -1,1 +1,10 @@
-"""summaries."""
+"""Summaries: what the counts say, compiled once and rendered for every reader.
+
+- `figures` — the summary's figures from the rollups, stored as numbered versions; digests.
+- `numerals` — figures the way official reports write them (300余份, 近10000人次, 1.5万余份).
+- `prose` — the narrative in the official style, Chinese and English, from the figures.
+- `render` — the entry points (`render`, `render_many`), headings and exact-figure tables.
+- `formats` — a document as plain text (display-width columns), Markdown or escaped HTML.
+- `chart` — PNG bar charts of the daily tallies, Chinese labels.
+- `exports` — the tables as .xlsx and Excel-friendly CSV attachments, formulas neutralised.
+"""

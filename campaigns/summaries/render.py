@@ -1,280 +1,28 @@
 """Turning a summary's figures into what people read: text, Markdown, HTML and JSON.
 
-The Chinese narrative follows section 七 of the reference report: the campaign and its
-dates first ("科技活动周期间（5月19日—26日）"), then "此次活动共" and one clause per metric
-in the observance's own order, each a verb phrase and a figure written by `numerals`
-(组织讲座10多场，培训干部群众数百人，发放宣传资料10000余册); then targets, the same
-observance last year, and corrections, each a sentence of its own. English says the same
-from the same figures. Exact figures stay in the tables; `exact=True` puts them in the
-narrative too. HTML is for email: inline styles only, no scripts, all user text escaped.
+`render` puts the heading, the narrative (`prose`) and the tables of exact figures made
+here (totals, by day, by venue, corrections) into a document that `formats` writes out;
+JSON is the figures themselves. `chart_series` gives `chart` the daily totals.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import date
-from typing import Any, Literal
 
-from campaigns.summaries.numerals import exact_zh, official_en, official_zh
+from campaigns.summaries.formats import Format, Section, render_document
+from campaigns.summaries.prose import (
+    Figures,
+    Lang,
+    campaign_days,
+    en_period,
+    is_digest,
+    narrative,
+    percent,
+    zh_period,
+)
 
-Lang = Literal["zh", "en"]
-Format = Literal["text", "markdown", "html", "json"]
-Figures = dict[str, Any]
-
-# How the report phrases each metric: the words before the figure.
-_ZH_PHRASES: dict[str, str] = {
-    "lectures": "组织讲座",
-    "trainings": "举办培训",
-    "trainees": "培训干部群众",
-    "legal-services": "提供法律服务",
-    "materials": "发放宣传资料",
-    "attendance": "参与群众",
-    "consultations": "接受群众咨询",
-    "boards": "展出展板",
-    "units": "参加活动的单位",
-    "volunteers": "组织志愿者",
-    "funding": "经费投入",
-}
-# The report writes trainees as a band (培训干部群众数百人), not as 200余人.
-_VAGUE = frozenset({"trainees"})
-_EN_PHRASES: dict[str, str] = {
-    "lectures": "held {n} of lectures",
-    "trainings": "ran {n} of training",
-    "trainees": "trained {n}",
-    "legal-services": "provided legal services {n}",
-    "materials": "handed out {n} of publicity materials",
-    "attendance": "drew {n}",
-    "consultations": "answered consultations from {n}",
-    "boards": "displayed {n}",
-    "units": "involved {n}",
-    "volunteers": "mobilised {n} as volunteers",
-    "funding": "spent {n}",
-}
 _UNNAMED_VENUE = {"zh": "（未注明）", "en": "(not given)"}
-
-
-def _days(figures: Figures) -> tuple[date, date]:
-    c = figures["campaign"]
-    return date.fromisoformat(c["first_day"]), date.fromisoformat(c["last_day"])
-
-
-def zh_period(first: date, last: date, *, with_year: bool = False) -> str:
-    """5月19日—26日 as the report writes it; the month repeats only when it changes."""
-    start = f"{first.month}月{first.day}日"
-    if with_year:
-        start = f"{first.year}年{start}"
-    if last == first:
-        return start
-    if last.year != first.year:
-        return f"{start}—{last.year}年{last.month}月{last.day}日"
-    if last.month != first.month:
-        return f"{start}—{last.month}月{last.day}日"
-    return f"{start}—{last.day}日"
-
-
-def en_period(first: date, last: date) -> str:
-    """19–26 May 2019, 20 April – 1 May 2019, 15 April 2019."""
-    if last == first:
-        return f"{first.day} {first:%B %Y}"
-    if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day}–{last.day} {last:%B %Y}"
-    if first.year == last.year:
-        return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
-    return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
-
-
-def _pct(value: float) -> str:
-    return f"{value:g}%"
-
-
-def _reported(figures: Figures) -> list[tuple[str, dict[str, Any]]]:
-    """Metrics with something to say, in the figures' order (the observance's order)."""
-    metrics: dict[str, dict[str, Any]] = figures["metrics"]
-    return [(mid, m) for mid, m in metrics.items() if m["total"] or m.get("target")]
-
-
-def _zh_figure(metric_id: str, m: dict[str, Any], value: int, *, exact: bool) -> str:
-    vague = not exact and metric_id in _VAGUE
-    return official_zh(value, m["unit"], exact=exact, money=m["money"], vague=vague)
-
-
-def _zh_clauses(figures: Figures, values: dict[str, int], *, exact: bool) -> list[str]:
-    clauses = []
-    for metric_id, m in figures["metrics"].items():
-        value = values.get(metric_id, 0)
-        if value:
-            phrase = _ZH_PHRASES.get(metric_id, m["zh"])
-            clauses.append(phrase + _zh_figure(metric_id, m, value, exact=exact))
-    return clauses
-
-
-def _en_clauses(figures: Figures, values: dict[str, int], *, exact: bool) -> list[str]:
-    clauses = []
-    for metric_id, m in figures["metrics"].items():
-        value = values.get(metric_id, 0)
-        if value:
-            vague = not exact and metric_id in _VAGUE
-            figure = official_en(value, m["unit_en"], exact=exact, money=m["money"], vague=vague)
-            phrase = _EN_PHRASES.get(metric_id, f"recorded {{n}} ({m['en']})")
-            clauses.append(phrase.format(n=figure))
-    return clauses
-
-
-def _totals(figures: Figures) -> dict[str, int]:
-    return {mid: m["total"] for mid, m in figures["metrics"].items()}
-
-
-def _on_day(figures: Figures, day: str) -> dict[str, int]:
-    return {mid: days.get(day, 0) for mid, days in figures.get("by_day", {}).items()}
-
-
-def _is_digest(figures: Figures) -> bool:
-    return figures.get("kind") == "digest"
-
-
-def narrative_zh(figures: Figures, *, exact: bool = False) -> str:
-    c = figures["campaign"]
-    first, last = _days(figures)
-    where = f"在{c['venue']}" if c.get("venue") else ""
-    clauses = _zh_clauses(figures, _totals(figures), exact=exact)
-    if _is_digest(figures):
-        day = date.fromisoformat(figures["day"])
-        opening = f"截至{day.month}月{day.day}日，{c['title']}（{zh_period(first, last)}）"
-        if not clauses:
-            return f"{opening}暂无统计数据。"
-        sentences = [f"{opening}{where}累计{'，'.join(clauses)}。"]
-        today = _zh_clauses(figures, _on_day(figures, figures["day"]), exact=exact)
-        sentences.append(f"其中当日{'，'.join(today)}。" if today else "当日暂无新增统计数据。")
-    else:
-        # "…宣传活动期间…组织开展集中宣传活动" would say it twice.
-        name = c["title"].removesuffix("宣传活动") or c["title"]
-        opening = f"{name}期间（{zh_period(first, last)}）"
-        if not clauses:
-            return f"{opening}，暂无统计数据。"
-        sentences = [f"{opening}，{where}组织开展集中宣传活动。此次活动共{'，'.join(clauses)}。"]
-    sentences += _zh_comparisons(figures, exact=exact)
-    return "".join(sentences)
-
-
-def _zh_comparisons(figures: Figures, *, exact: bool) -> list[str]:
-    sentences = []
-    reported = _reported(figures)
-    targets = [
-        f"{m['zh']}完成{_pct(m['reached_pct'])}（目标{_exact(m, m['target'])}）"
-        for _, m in reported
-        if m.get("reached_pct") is not None
-    ]
-    if targets:
-        sentences.append(f"对照目标，{'，'.join(targets)}。")
-    changes = []
-    for _, m in reported:
-        change = m.get("change_pct")
-        if change is None:
-            continue
-        if change > 0:
-            changes.append(f"{m['zh']}增长{_pct(change)}")
-        elif change < 0:
-            changes.append(f"{m['zh']}下降{_pct(-change)}")
-        else:
-            changes.append(f"{m['zh']}持平")
-    if changes:
-        sentences.append(f"与上年同期相比，{'，'.join(changes)}。")
-    count = sum(m.get("correction_tallies", 0) for m in figures["metrics"].values())
-    if count:
-        sentences.append(f"以上数字已计入更正{count}笔，详见更正记录。")
-    version_note = _zh_changes(figures)
-    if version_note:
-        sentences.append(version_note)
-    return sentences
-
-
-def _exact(m: dict[str, Any], value: int) -> str:
-    return exact_zh(value, m["unit"], money=m["money"])
-
-
-def _zh_changes(figures: Figures) -> str:
-    changes = figures.get("changes")
-    if not changes:
-        return ""
-    head = f"本稿为第{figures['version']}版，较第{changes['from_version']}版"
-    parts = []
-    for row in changes["totals"]:
-        m = figures["metrics"].get(row["metric"]) or {
-            "zh": row["metric"],
-            "unit": "",
-            "money": False,
-        }
-        parts.append(f"{m['zh']}由{_exact(m, row['before'])}调整为{_exact(m, row['after'])}")
-    return f"{head}：{'，'.join(parts)}。" if parts else f"{head}，合计数字无变化。"
-
-
-def narrative_en(figures: Figures, *, exact: bool = False) -> str:
-    c = figures["campaign"]
-    first, last = _days(figures)
-    where = f" at {c['venue']}" if c.get("venue") else ""
-    clauses = _en_clauses(figures, _totals(figures), exact=exact)
-    if _is_digest(figures):
-        day = date.fromisoformat(figures["day"])
-        opening = f"As of {day.day} {day:%B %Y}, {c['title']} ({en_period(first, last)}){where}"
-        if not clauses:
-            return f"{opening}: nothing has been recorded yet."
-        sentences = [f"{opening} has so far {_en_join(clauses)}."]
-        today = _en_clauses(figures, _on_day(figures, figures["day"]), exact=exact)
-        sentences.append(
-            f" On the day itself it {_en_join(today)}." if today else " Nothing new that day."
-        )
-    else:
-        opening = f"{c['title']} ({en_period(first, last)}){where}"
-        if not clauses:
-            return f"{opening}: nothing has been recorded."
-        sentences = [f"{opening}: the campaign {_en_join(clauses)}."]
-    sentences += _en_comparisons(figures)
-    return "".join(sentences)
-
-
-def _en_join(clauses: list[str]) -> str:
-    if len(clauses) == 1:
-        return clauses[0]
-    return ", ".join(clauses[:-1]) + " and " + clauses[-1]
-
-
-def _en_comparisons(figures: Figures) -> list[str]:
-    sentences = []
-    reported = _reported(figures)
-    targets = [
-        f"{m['en']} {_pct(m['reached_pct'])} of the target of {m['target']:,} {m['unit_en']}"
-        for _, m in reported
-        if m.get("reached_pct") is not None
-    ]
-    if targets:
-        sentences.append(f" Against targets: {'; '.join(targets)}.")
-    changes = []
-    for _, m in reported:
-        change = m.get("change_pct")
-        if change is None:
-            continue
-        word = "up" if change > 0 else "down" if change < 0 else "unchanged"
-        changes.append(f"{m['en']} {word}" + (f" {_pct(abs(change))}" if change else ""))
-    if changes:
-        sentences.append(f" Compared with last year: {'; '.join(changes)}.")
-    count = sum(m.get("correction_tallies", 0) for m in figures["metrics"].values())
-    if count:
-        noun = "correction" if count == 1 else "corrections"
-        sentences.append(f" The figures include {count} {noun}, listed separately.")
-    changes_made = figures.get("changes")
-    if changes_made:
-        parts = [
-            f"{figures['metrics'].get(r['metric'], {}).get('en', r['metric'])} "
-            f"{r['before']:,} → {r['after']:,}"
-            for r in changes_made["totals"]
-        ]
-        what = "; ".join(parts) if parts else "no total changed"
-        sentences.append(
-            f" This is version {figures['version']}; since version "
-            f"{changes_made['from_version']}: {what}."
-        )
-    return sentences
 
 
 def table_rows(figures: Figures, lang: Lang) -> tuple[list[str], list[list[str]]]:
@@ -302,7 +50,7 @@ def table_rows(figures: Figures, lang: Lang) -> tuple[list[str], list[list[str]]
                 _number(m["total"], lang),
                 m["unit"] if lang == "zh" else m["unit_en"],
                 "" if m["target"] is None else _number(m["target"], lang),
-                "" if m["reached_pct"] is None else _pct(m["reached_pct"]),
+                "" if m["reached_pct"] is None else percent(m["reached_pct"]),
                 "" if m["previous"] is None else _number(m["previous"], lang),
                 "" if m["change_pct"] is None else f"{m['change_pct']:+g}%",
                 _number(m["corrections"], lang) if m["corrections"] else "",
@@ -362,7 +110,7 @@ def _corrections_table(figures: Figures, lang: Lang) -> tuple[list[str], list[li
     return headers, rows
 
 
-def _sections(figures: Figures, lang: Lang) -> list[tuple[str, list[str], list[list[str]]]]:
+def _sections(figures: Figures, lang: Lang) -> list[Section]:
     """The tables under the narrative: totals, by day, by venue, corrections (when any)."""
     names = {
         "zh": ("主要数据", "按日统计", "按地点统计", "更正记录"),
@@ -381,8 +129,8 @@ def _sections(figures: Figures, lang: Lang) -> list[tuple[str, list[str], list[l
 
 def heading(figures: Figures, lang: Lang) -> str:
     c = figures["campaign"]
-    first, last = _days(figures)
-    if _is_digest(figures):
+    first, last = campaign_days(figures)
+    if is_digest(figures):
         day = date.fromisoformat(figures["day"])
         if lang == "zh":
             return f"{c['title']}阶段性统计（截至{day.year}年{day.month}月{day.day}日）"
@@ -398,12 +146,6 @@ def chart_series(figures: Figures, lang: Lang = "zh") -> dict[str, dict[date, in
         _metric_name(figures, mid, lang): {date.fromisoformat(d): v for d, v in days.items()}
         for mid, days in figures.get("by_day", {}).items()
     }
-
-
-def narrative(figures: Figures, *, lang: Lang, exact: bool = False) -> str:
-    return (
-        narrative_zh(figures, exact=exact) if lang == "zh" else narrative_en(figures, exact=exact)
-    )
 
 
 def render_many(
@@ -428,17 +170,6 @@ def render_many(
     return render_document(title, parts, fmt)
 
 
-def render_document(
-    title: str, parts: list[tuple[str, list[tuple[str, list[str], list[list[str]]]]]], fmt: Format
-) -> str:
-    """Paragraphs, each followed by its tables, under one title."""
-    if fmt == "html":
-        return _html(title, parts)
-    if fmt == "markdown":
-        return _markdown(title, parts)
-    return _text(title, parts)
-
-
 def render(
     figures: Figures, *, lang: Lang = "zh", fmt: Format = "text", exact: bool = False
 ) -> str:
@@ -447,82 +178,3 @@ def render(
     title = heading(figures, lang)
     text = narrative(figures, lang=lang, exact=exact)
     return render_document(title, [(text, _sections(figures, lang))], fmt)
-
-
-Section = tuple[str, list[str], list[list[str]]]
-Part = tuple[str, list[Section]]
-
-
-def _markdown(title: str, parts: list[Part]) -> str:
-    def cell(value: str) -> str:
-        return escape_markdown(value).replace("|", "\\|")
-
-    lines = [f"# {escape_markdown(title)}"]
-    for text, sections in parts:
-        lines += ["", escape_markdown(text)]
-        for name, headers, rows in sections:
-            lines += ["", f"## {cell(name)}", ""]
-            lines.append("| " + " | ".join(cell(h) for h in headers) + " |")
-            lines.append("|" + "---|" * len(headers))
-            lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def escape_markdown(text: str) -> str:
-    """User text shown literally: no raw HTML, links or emphasis sneak into a renderer."""
-    for ch in "\\`*_[]<>#!":
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
-def _text(title: str, parts: list[Part]) -> str:
-    lines = [title]
-    for text, sections in parts:
-        lines += ["", text]
-        for name, headers, rows in sections:
-            widths = [max(_width(h), *(_width(r[i]) for r in rows)) for i, h in enumerate(headers)]
-            lines += ["", name]
-            for row in [headers, *rows]:
-                cells = (_pad(value, widths[i]) for i, value in enumerate(row))
-                lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def _width(text: str) -> int:
-    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
-
-
-_CELL = "border:1px solid #ccc;padding:4px 8px;"
-
-
-def _html(title: str, parts: list[Part]) -> str:
-    esc = html.escape
-    out = [
-        '<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
-        '<body style="font-family:sans-serif;color:#222">',
-        f'<h2 style="font-size:18px">{esc(title)}</h2>',
-    ]
-    for text, sections in parts:
-        out.append(f'<p style="line-height:1.7">{esc(text)}</p>')
-        out += [_html_table(name, headers, rows) for name, headers, rows in sections]
-    out.append("</body></html>")
-    return "".join(out)
-
-
-def _html_table(name: str, headers: list[str], rows: list[list[str]]) -> str:
-    esc = html.escape
-    head = "".join(
-        f'<th style="{_CELL}background:#f3f3f3;text-align:left">{esc(h)}</th>' for h in headers
-    )
-    body = "".join(
-        "<tr>" + "".join(f'<td style="{_CELL}">{esc(value)}</td>' for value in row) + "</tr>"
-        for row in rows
-    )
-    return (
-        f'<h3 style="font-size:15px;margin:16px 0 6px">{esc(name)}</h3>'
-        f'<table style="border-collapse:collapse;font-size:14px"><tr>{head}</tr>{body}</table>'
-    )

@@ -1,4 +1,4 @@
-"""Recording tallies: validation against the campaign, idempotent bulk storage, running totals.
+"""Storing tallies: idempotent bulk storage of a chunk, with the rollups kept in step.
 
 Every tally carries a key unique within its campaign; storing is insert-or-ignore on that
 key, so a tally sent twice (a retried task, a file imported again) counts once. The rollups
@@ -6,12 +6,12 @@ key, so a tally sent twice (a retried task, a file imported again) counts once. 
 the rows that were inserted, so totals never drift from the tally rows and never need a scan
 of them.
 
-Tallies travel column by column (`TallyColumns`: one list of texts per field) and are stored
-with one statement per chunk: on PostgreSQL a single `INSERT ... SELECT FROM unnest(...)
-ON CONFLICT DO NOTHING` whose RETURNING rows feed both rollup upserts in the same statement;
-on SQLite an `executemany` under the write lock, after which the new rows are exactly those
-above the highest id seen before, and are folded into each rollup by one `INSERT ... SELECT
-... GROUP BY`. Either way no Python code runs per tally in the worker.
+A chunk (`campaigns.tallies.encoding`) is stored with one statement: on PostgreSQL a single
+`INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` whose RETURNING rows feed both
+rollup upserts in the same statement; on SQLite an `executemany` under the write lock, after
+which the new rows are exactly those above the highest id seen before, and are folded into each
+rollup by one `INSERT ... SELECT ... GROUP BY`. Either way no Python code runs per tally in the
+worker.
 
 A chunk published for a `TallyBatch` leaves a `TallyBatchChunk` row in its transaction: a
 redelivered chunk finds it and does nothing, and `--wait` counts those rows, not tallies.
@@ -19,200 +19,37 @@ redelivered chunk finds it and does nothing, and `--wait` counts those rows, not
 
 from __future__ import annotations
 
-import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, text
+from sqlalchemy import text
 from sqlmodel import Session, select
 
-from campaigns.errors import ConflictError, InvalidInputError, NotFoundError
-from campaigns.models import (
-    Campaign,
-    CampaignStatus,
-    DayRollup,
-    TallyBatch,
-    TallyBatchChunk,
-    utcnow,
+from campaigns.errors import ConflictError, NotFoundError
+from campaigns.models import Campaign, TallyBatchChunk, utcnow
+from campaigns.tallies.checks import check_accepting
+from campaigns.tallies.encoding import (
+    FIELDS,
+    NewTally,
+    decode_column,
+    encode_chunk,
+    join_values,
+    to_columns,
+    utc_text,
 )
 from campaigns.tallies.sweeper import forget_pending
 
-ACCEPTING = {CampaignStatus.scheduled, CampaignStatus.running, CampaignStatus.closed}
-
-# The fields of a tally as they travel, in the order of the `tally` table's columns.
-FIELDS = (
-    "metric",
-    "quantity",
-    "item",
-    "venue",
-    "occurred_at",
-    "day",
-    "recorded_by",
-    "key",
-    "note",
-    "is_correction",
-    "reason",
-)
-# Values are joined into one text per column: a line break separates them and a carriage
-# return stands for "no value". Validation refuses control characters in every field, so
-# neither can occur inside a value (`encode_column` checks anyway).
-_SEPARATOR = "\n"
-_NULL = "\r"
-_NULL_OF: dict[str | None, str] = {None: _NULL}
-_NONE_OF: dict[str, None] = {_NULL: None}
+# The PostgreSQL type each column's text is cast to (text where not named).
 _PG_TYPES = {
     "quantity": "bigint",
     "occurred_at": "timestamp",
     "day": "date",
     "is_correction": "boolean",
 }
-
-TallyColumns = dict[str, list[str | None]]
-"""One list per field of `FIELDS`, all of one length; times as `utc_text`, days ISO."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewTally:
-    metric: str
-    quantity: int
-    occurred_at: datetime
-    key: str
-    item: str | None = None
-    venue: str | None = None
-    recorded_by: str | None = None
-    note: str | None = None
-    is_correction: bool = False
-    reason: str | None = None
-    source: str = "cli"
-
-    def to_message(self) -> dict[str, Any]:
-        """JSON-safe form for the broker."""
-        return {
-            "metric": self.metric,
-            "quantity": self.quantity,
-            "occurred_at": self.occurred_at.isoformat(),
-            "key": self.key,
-            "item": self.item,
-            "venue": self.venue,
-            "recorded_by": self.recorded_by,
-            "note": self.note,
-            "is_correction": self.is_correction,
-            "reason": self.reason,
-            "source": self.source,
-        }
-
-    @classmethod
-    def from_message(cls, data: dict[str, Any]) -> NewTally:
-        return cls(**{**data, "occurred_at": datetime.fromisoformat(data["occurred_at"])})
-
-
-def utc_text(moment: datetime) -> str:
-    """A time as both databases store it here: naive UTC, `YYYY-MM-DD HH:MM:SS.ffffff`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def to_columns(tallies: Sequence[NewTally], zone: ZoneInfo) -> tuple[TallyColumns, str]:
-    """Tallies one by one as columns, and their (single) source."""
-    sources = {t.source for t in tallies}
-    if len(sources) > 1:
-        raise ValueError("tallies of one chunk come from one source")
-    columns: TallyColumns = {field: [] for field in FIELDS}
-    for t in tallies:
-        columns["metric"].append(t.metric)
-        columns["quantity"].append(str(t.quantity))
-        columns["item"].append(t.item)
-        columns["venue"].append(t.venue)
-        columns["occurred_at"].append(utc_text(t.occurred_at))
-        columns["day"].append(t.occurred_at.astimezone(zone).date().isoformat())
-        columns["recorded_by"].append(t.recorded_by)
-        columns["key"].append(t.key)
-        columns["note"].append(t.note)
-        columns["is_correction"].append("1" if t.is_correction else "0")
-        columns["reason"].append(t.reason)
-    return columns, sources.pop() if sources else "cli"
-
-
-def encode_column(values: Sequence[str | None]) -> dict[str, Any]:
-    """A column in its compact broker form: {"c": value} when all values are the same,
-    {"u": uniques, "i": indexes} when few distinct values repeat, else {"v": values}."""
-    uniques = list(dict.fromkeys(values))
-    joined = "".join(filter(None, uniques))
-    if _SEPARATOR in joined or _NULL in joined:
-        raise ValueError("a tally value contains a line break")
-    if len(uniques) == 1:
-        return {"c": uniques[0]}
-    if 4 * len(uniques) <= len(values):
-        index = {value: str(i) for i, value in enumerate(uniques)}
-        return {"u": _join(uniques), "i": _SEPARATOR.join(map(index.__getitem__, values))}
-    return {"v": _join(values)}
-
-
-def encode_chunk(columns: Mapping[str, Sequence[str | None]], *, source: str) -> dict[str, Any]:
-    """The broker message of one chunk (JSON-safe)."""
-    count = len(columns["key"])
-    if any(len(columns[field]) != count for field in FIELDS):
-        raise ValueError("columns of one chunk differ in length")
-    return {
-        "n": count,
-        "source": source,
-        "columns": {field: encode_column(columns[field]) for field in FIELDS},
-    }
-
-
-def _join(values: Iterable[str | None]) -> str:
-    return _SEPARATOR.join(map(_NULL_OF.get, values, values))  # type: ignore[arg-type]
-
-
-def _split(joined: str) -> list[str | None]:
-    parts = joined.split(_SEPARATOR)
-    return list(map(_NONE_OF.get, parts, parts))
-
-
-def _decode(encoded: Mapping[str, Any], count: int) -> tuple[str | None, list[str | None] | None]:
-    """(the value, None) for a constant column, else (None, the values)."""
-    if "c" in encoded:
-        return encoded["c"], None
-    if "u" in encoded:
-        uniques = _split(encoded["u"])
-        values = list(map(uniques.__getitem__, map(int, encoded["i"].split(_SEPARATOR))))
-    else:
-        values = _split(encoded["v"])
-    if len(values) != count:
-        raise ValueError(f"a column has {len(values)} values, not {count}")
-    return None, values
-
-
-def check_accepting(campaign: Campaign) -> None:
-    if campaign.status == CampaignStatus.reported:
-        raise ConflictError(
-            f"campaign {campaign.id!r} is reported: reopen it first (`campaigns reopen`)"
-        )
-    if campaign.status not in ACCEPTING:
-        raise ConflictError(f"campaign {campaign.id!r} is {campaign.status}: no tallies accepted")
-
-
-def check_within(campaign: Campaign, occurred_at: datetime, *, where: str) -> None:
-    if not campaign.start_at <= occurred_at < campaign.end_at:
-        zone = ZoneInfo(campaign.timezone)
-        start = campaign.start_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-        end = campaign.end_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-        shown = occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-        raise InvalidInputError(f"{where}: {shown} is outside the campaign ({start} – {end})")
-
-
-def check_quantity(quantity: int, *, correction: bool, where: str) -> None:
-    if correction:
-        if quantity == 0:
-            raise InvalidInputError(f"{where}: a correction of 0 changes nothing")
-    elif quantity <= 0:
-        raise InvalidInputError(f"{where}: quantity must be a positive whole number")
-    if abs(quantity) > 10**12:
-        raise InvalidInputError(f"{where}: quantity {quantity} is implausibly large")
 
 
 def store_tallies(campaign: Campaign, tallies: Sequence[NewTally], *, session: Session) -> int:
@@ -269,7 +106,7 @@ def store_chunk(
         refused = str(exc)
     stored = 0
     if refused is None and count:
-        columns = {field: _decode(chunk["columns"][field], count) for field in FIELDS}
+        columns = {field: decode_column(chunk["columns"][field], count) for field in FIELDS}
         if dialect == "postgresql":
             stored = _store_postgresql(session, campaign_id, columns, chunk["source"], now)
         else:
@@ -318,7 +155,7 @@ def _store_postgresql(
             params[field] = constant
             selected.append(f"CAST(:{field} AS {cast[2:]})")
         else:
-            params[field] = _join(values)
+            params[field] = join_values(values)
             unnested.append(f"string_to_array(:{field}, E'\\n', E'\\r')")
             selected.append(f"u.{field}{cast}")
     source_rows = (
@@ -412,109 +249,3 @@ def _store_sqlite(
     finally:
         cursor.close()
     return int(stored)
-
-
-def begin_batch(
-    campaign_id: str,
-    *,
-    session: Session,
-    source: str,
-    tallies: int,
-    chunks: int,
-    actor: str,
-    digest: str | None = None,
-) -> TallyBatch:
-    batch = TallyBatch(
-        id=uuid.uuid4().hex,
-        campaign_id=campaign_id,
-        source=source[:200],
-        digest=digest,
-        tallies=tallies,
-        chunks=chunks,
-        actor=actor[:200],
-        created_at=utcnow(),
-    )
-    session.add(batch)
-    session.flush()
-    return batch
-
-
-def mark_published(batch_id: str, *, session: Session) -> None:
-    batch = session.get(TallyBatch, batch_id)
-    if batch is not None:
-        batch.published_at = utcnow()
-        session.add(batch)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchProgress:
-    chunks: int
-    chunks_done: int
-    tallies: int
-    tallies_done: int
-    stored: int
-    refused: str | None
-
-    @property
-    def complete(self) -> bool:
-        return self.chunks_done >= self.chunks
-
-    @property
-    def already_counted(self) -> int:
-        return self.tallies_done - self.stored
-
-
-def batch_progress(batch_id: str, *, session: Session) -> BatchProgress:
-    """How far the workers are with a batch: one aggregate over its chunk markers."""
-    batch = session.get(TallyBatch, batch_id)
-    if batch is None:
-        raise ValueError(f"no tally batch {batch_id!r}")
-    done, tallies, stored, refused = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(TallyBatchChunk.tallies), 0),
-            func.coalesce(func.sum(TallyBatchChunk.stored), 0),
-            func.max(TallyBatchChunk.refused),
-        ).where(TallyBatchChunk.batch_id == batch_id)
-    ).one()
-    return BatchProgress(batch.chunks, int(done), batch.tallies, int(tallies), int(stored), refused)
-
-
-def completed_import(campaign_id: str, digest: str, *, session: Session) -> TallyBatch | None:
-    """An earlier batch of the same file whose every chunk is stored, if there is one."""
-    batches = session.exec(
-        select(TallyBatch).where(TallyBatch.campaign_id == campaign_id, TallyBatch.digest == digest)
-    ).all()
-    for batch in sorted(batches, key=lambda b: b.created_at):
-        if batch.published_at is not None and batch_progress(batch.id, session=session).complete:
-            return batch
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class MetricTotal:
-    total: int
-    tallies: int
-    corrections: int
-
-
-def totals(campaign_id: str, *, session: Session) -> dict[str, MetricTotal]:
-    """Per metric: net total (corrections included), tally count and the corrections' sum."""
-    query = (
-        select(
-            DayRollup.metric,
-            DayRollup.is_correction,
-            func.sum(DayRollup.total),
-            func.sum(DayRollup.tallies),
-        )
-        .where(DayRollup.campaign_id == campaign_id)
-        .group_by(DayRollup.metric, DayRollup.is_correction)  # type: ignore[arg-type]
-    )
-    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for metric, is_correction, total, count in session.exec(query):
-        acc[metric][0] += int(total)
-        if is_correction:
-            acc[metric][2] += int(total)
-        else:
-            acc[metric][1] += int(count)
-    return {metric: MetricTotal(*values) for metric, values in sorted(acc.items())}
