@@ -16,7 +16,8 @@ from sqlmodel import col, func, select
 from campaigns.models import Campaign, Digest, Summary, Tally, utcnow
 from campaigns.planning.lifecycle import close_campaign, reopen_campaign
 from campaigns.runtime.dispatcher import run_dispatch
-from campaigns.summaries.figures import compile_digest, compile_figures
+from campaigns.summaries.figures import compile_figures
+from campaigns.summaries.versions import compile_digest
 from campaigns.tallies.encoding import NewTally
 from campaigns.tallies.store import store_tallies
 from tests.conftest import Env

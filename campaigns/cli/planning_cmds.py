@@ -154,7 +154,7 @@ def show(campaign_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     from zoneinfo import ZoneInfo
 
     from campaigns.planning.campaigns import get_campaign, local_days, metric_catalogue, targets_of
-    from campaigns.summaries.figures import latest_summary
+    from campaigns.summaries.versions import latest_summary
     from campaigns.tallies.totals import totals
 
     with session() as s:

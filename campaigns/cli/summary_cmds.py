@@ -50,8 +50,9 @@ def summary(
     from campaigns.errors import NotFoundError
     from campaigns.models import CampaignStatus
     from campaigns.planning.campaigns import get_campaign
-    from campaigns.summaries.figures import compile_figures, get_summary, latest_summary
+    from campaigns.summaries.figures import compile_figures
     from campaigns.summaries.render import render
+    from campaigns.summaries.versions import get_summary, latest_summary
 
     checked_lang, checked_format = _checked(lang, format)
     with session() as s:
@@ -92,7 +93,7 @@ def summaries(campaign_id: Annotated[str, typer.Argument(metavar="ID")]) -> None
     from zoneinfo import ZoneInfo
 
     from campaigns.planning.campaigns import get_campaign
-    from campaigns.summaries.figures import list_summaries
+    from campaigns.summaries.versions import list_summaries
 
     with session() as s:
         campaign = get_campaign(campaign_id, session=s)
@@ -128,8 +129,8 @@ def digest(
 
     from campaigns.models import CampaignStatus
     from campaigns.settings import get_settings
-    from campaigns.summaries.figures import year_digest
     from campaigns.summaries.render import render_many
+    from campaigns.summaries.versions import year_digest
 
     checked_lang, checked_format = _checked(lang, format)
     statuses = (

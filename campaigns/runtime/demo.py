@@ -293,7 +293,7 @@ def _wait_until_delivered(
 
 def _delivered_figures(campaign_id: str) -> dict[str, Any]:
     from campaigns.db import session_scope
-    from campaigns.summaries.figures import latest_summary
+    from campaigns.summaries.versions import latest_summary
 
     with session_scope() as session:
         summary = latest_summary(campaign_id, session=session)

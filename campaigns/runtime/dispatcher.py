@@ -25,7 +25,7 @@ from campaigns.planning.lifecycle import (
     due_to_open,
     transition,
 )
-from campaigns.summaries.figures import compile_digest, compile_final_summary
+from campaigns.summaries.versions import compile_digest, compile_final_summary
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Summaries: what the counts say, compiled once and rendered for every reader.
 
-- `figures` — the summary's figures from the rollups, stored as numbered versions; digests.
+- `figures` — the summary's figures from the rollups: totals, by day and venue, targets.
+- `versions` — summaries stored as numbered versions, and the evening digests.
 - `numerals` — figures the way official reports write them (300余份, 近10000人次, 1.5万余份).
 - `prose` — the narrative in the official style, Chinese and English, from the figures.
 - `render` — the entry points (`render`, `render_many`), headings and exact-figure tables.
