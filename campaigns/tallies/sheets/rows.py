@@ -57,7 +57,6 @@ class RowChecker(CellParser):
         self.accepted = AcceptedRows(campaign_id=campaign_id)
         self.errors: list[RowError] = []
         self.failed_rows = 0
-        self._campaign = campaign_id
         super().__init__(
             catalogue=catalogue,
             timezone=timezone,
