@@ -11,6 +11,7 @@ database is opened until a command needs one.
 - `run_cmds` — worker, beat, serve, demo.
 - `deadletter_cmds` — dead-letters.
 - `publish` — handing work to the broker after commit, and waiting for it.
+- `progress` — the progress bar `import` shows on stderr.
 - `_common` — the console, settings, sessions and tables the commands share.
 """
 

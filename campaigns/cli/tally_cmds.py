@@ -7,12 +7,13 @@ import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
 from campaigns.cli._common import actor, console, session, settings
+from campaigns.cli.progress import Progress
 
 if TYPE_CHECKING:
     from campaigns.tallies.encoding import NewTally
@@ -215,7 +216,7 @@ def import_(
         check_accepting(campaign)
         catalogue = metric_catalogue(session=s)
     name = file.name
-    with _Progress(file.stat().st_size >= _PROGRESS_BYTES) as bar:
+    with Progress(file.stat().st_size >= _PROGRESS_BYTES) as bar:
         reading = bar.add("reading " + name, None)
         try:
             report = read_tally_file(
@@ -266,7 +267,7 @@ def import_(
     size = max(1, settings().import_chunk_size)
     source = f"import:{name}"[:200]
     chunks = import_chunks(report.accepted, campaign, size=size, source=source, actor=actor())
-    with _Progress(good >= _PROGRESS_ROWS) as bar:
+    with Progress(good >= _PROGRESS_ROWS) as bar:
         sending = bar.add("queueing", good)
         batch_id = publish_tallies(
             campaign_id,
@@ -280,7 +281,7 @@ def import_(
     if not wait:
         console().print(f"{name}: {good:,} tallies queued (batch {batch_id})")
         return
-    with _Progress(good >= _PROGRESS_ROWS) as bar:
+    with Progress(good >= _PROGRESS_ROWS) as bar:
         counting = bar.add("counting", good)
         progress = wait_for_batch(
             batch_id, timeout=timeout, on_progress=lambda n: bar.update(counting, n)
@@ -295,43 +296,3 @@ def import_(
 # A progress bar from about a few thousand rows on.
 _PROGRESS_BYTES = 256 * 1024
 _PROGRESS_ROWS = 5000
-
-
-class _Progress:
-    """A Rich progress bar on stderr that vanishes when done (and shows only on a terminal)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._progress: Any = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-
-    def __enter__(self) -> _Progress:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def add(self, description: str, total: int | None) -> int:
-        return (
-            0 if self._progress is None else int(self._progress.add_task(description, total=total))
-        )
-
-    def update(self, task: int, completed: int) -> None:
-        if self._progress is not None:
-            self._progress.update(task, completed=completed)
-
-    def advance(self, task: int, amount: int) -> None:
-        if self._progress is not None:
-            self._progress.advance(task, amount)
