@@ -93,7 +93,24 @@ def wait_for_batch(
     timeout: float,
     on_progress: Callable[[int], None] | None = None,
 ) -> BatchProgress:
-    """Wait until every chunk of the batch is stored (or refused): polls its chunk markers."""
+    """Wait until every chunk of the batch is stored (or refused), else say what is queued."""
+    progress = poll_batch(batch_id, timeout=timeout, on_progress=on_progress)
+    if not progress.complete:
+        pending = progress.tallies - progress.tallies_done
+        raise CampaignsError(
+            f"{pending} of {progress.tallies} tallies not counted after {timeout:.0f} s: "
+            "they are queued; is a worker running (`campaigns serve` or `campaigns worker`)?"
+        )
+    return progress
+
+
+def poll_batch(
+    batch_id: str,
+    *,
+    timeout: float,
+    on_progress: Callable[[int], None] | None = None,
+) -> BatchProgress:
+    """The batch's progress once every chunk is stored (or refused), or when `timeout` ends."""
     from campaigns.db import read_session
     from campaigns.tallies.batches import batch_progress
 
@@ -104,14 +121,8 @@ def wait_for_batch(
             progress = batch_progress(batch_id, session=s)
         if on_progress:
             on_progress(progress.tallies_done)
-        if progress.complete:
+        if progress.complete or time.monotonic() > deadline:
             return progress
-        if time.monotonic() > deadline:
-            pending = progress.tallies - progress.tallies_done
-            raise CampaignsError(
-                f"{pending} of {progress.tallies} tallies not counted after {timeout:.0f} s: "
-                "they are queued; is a worker running (`campaigns serve` or `campaigns worker`)?"
-            )
         time.sleep(pause)
         pause = min(pause * 2, 0.5)
 

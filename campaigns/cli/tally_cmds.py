@@ -52,12 +52,13 @@ def log(
         correction=False,
         reason=None,
     )
-    what = f"{tally.metric} {tally.quantity} (key {tally.key})"
+    what = f"{tally.metric} {tally.quantity}"
     stored = _publish_one(campaign_id, tally, wait=wait)
     if stored is None:
-        console().print(f"queued: {what}")
+        console().print(_queued(what, tally.key))
     else:
-        console().print(f"counted: {what}" if stored else f"already counted: {what}")
+        shown = f"{what} (key {tally.key})"
+        console().print(f"counted: {shown}" if stored else f"already counted: {shown}")
 
 
 @app.command()
@@ -84,17 +85,29 @@ def correct(
         reason=reason,
     )
     stored = _publish_one(campaign_id, tally, wait=30)
-    if stored:
-        console().print(f"corrected: {tally.metric} {tally.quantity:+} ({reason})")
+    if stored is None:
+        console().print(_queued(f"correction {tally.metric} {tally.quantity:+}", tally.key))
+    elif stored:
+        console().print(f"corrected: {tally.metric} {tally.quantity:+} ({reason}, key {tally.key})")
     else:
         console().print(f"already counted: correction with key {tally.key}")
 
 
+def _queued(what: str, key: str) -> str:
+    # Accepted is accepted: the tally's pending copy is committed and a worker counts it.
+    # Exit 0 and the key, so that whoever repeats the command repeats it with `--key`.
+    return (
+        f"queued: {what} (key {key}; counted when a worker runs; "
+        f"repeating the command with --key {key} counts it once)"
+    )
+
+
 def _publish_one(campaign_id: str, tally: NewTally, *, wait: float) -> int | None:
-    """Publish one tally as a batch; with `wait`, how many were new (0 or 1), else None."""
+    """Publish one tally as a batch: how many were new (0 or 1) once a worker stored it, or
+    None when `wait` ended first (the tally is accepted and queued all the same)."""
     from zoneinfo import ZoneInfo
 
-    from campaigns.cli.publish import publish_tallies, wait_for_batch
+    from campaigns.cli.publish import poll_batch, publish_tallies
     from campaigns.planning.campaigns import get_campaign
     from campaigns.tallies.encoding import encode_chunk, to_columns
 
@@ -110,7 +123,9 @@ def _publish_one(campaign_id: str, tally: NewTally, *, wait: float) -> int | Non
     )
     if wait <= 0:
         return None
-    progress = wait_for_batch(batch_id, timeout=wait)
+    progress = poll_batch(batch_id, timeout=wait)
+    if not progress.complete:
+        return None
     if progress.refused:
         from campaigns.errors import ConflictError
 

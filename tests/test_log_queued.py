@@ -1,0 +1,86 @@
+"""A `log` that no worker counts in time is still accepted: exit 0, and the key to repeat it.
+
+Real Redis, no worker at first; then a real worker process counts what was queued.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+
+from tests.conftest import Env
+
+KEY = re.compile(r"\(key (\S+?);")
+
+
+def _create_running_campaign(env: Env) -> None:
+    today = date.today()
+    env.ok(
+        "create",
+        "world-ip-day",
+        "--year",
+        str(today.year),
+        "--start",
+        str(today - timedelta(days=1)),
+        "--end",
+        str(today + timedelta(days=1)),
+        "--id",
+        "ip-week",
+    )
+
+
+def _total(env: Env, metric: str) -> int:
+    figures = json.loads(env.ok("summary", "ip-week", "--format", "json"))
+    return int(figures["metrics"].get(metric, {}).get("total", 0))
+
+
+def test_queued_log_exits_0_with_its_key_and_a_repeat_with_the_key_counts_once(
+    env: Env, broker_url: str
+) -> None:
+    env.vars["CAMPAIGNS_BROKER_URL"] = broker_url
+    _create_running_campaign(env)
+
+    first = env.run("log", "ip-week", "materials", "300", "--wait", "1")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("queued: materials 300"), first.stdout
+    assert first.stderr == ""
+    match = KEY.search(first.stdout)
+    assert match is not None, first.stdout
+    key = match.group(1)
+    assert f"--key {key}" in first.stdout
+
+    # The user saw no "counted" and runs it again, this time with the printed key.
+    again = env.run("log", "ip-week", "materials", "300", "--key", key, "--wait", "1")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("queued:") and key in again.stdout
+
+    correction = env.run("correct", "ip-week", "materials", "--reason", "typo", "--", "-20")
+    assert correction.returncode == 0, correction.stderr
+    assert correction.stdout.startswith("queued: correction materials -20")
+    correction_key = KEY.search(correction.stdout)
+    assert correction_key is not None
+
+    env.start("worker", "--concurrency", "1", ready="ready.")
+    third = env.ok("log", "ip-week", "materials", "300", "--key", key)
+    assert third.startswith("already counted: materials 300") and key in third
+    repeated_correction = env.ok(
+        "correct",
+        "ip-week",
+        "materials",
+        "--reason",
+        "typo",
+        "--key",
+        correction_key.group(1),
+        "--",
+        "-20",
+    )
+    assert repeated_correction.startswith("already counted: correction")
+    assert _total(env, "materials") == 280
+
+
+def test_counted_log_prints_its_key(worker_env: Env) -> None:
+    _create_running_campaign(worker_env)
+    out = worker_env.ok("log", "ip-week", "boards", "2")
+    assert re.match(r"counted: boards 2 \(key \S+\)", out), out
+    assert _total(worker_env, "boards") == 2
