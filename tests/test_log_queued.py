@@ -79,8 +79,11 @@ def test_queued_log_exits_0_with_its_key_and_a_repeat_with_the_key_counts_once(
     assert _total(env, "materials") == 280
 
 
-def test_counted_log_prints_its_key(worker_env: Env) -> None:
+def test_counted_log_prints_its_key_as_typed(worker_env: Env) -> None:
     _create_running_campaign(worker_env)
     out = worker_env.ok("log", "ip-week", "boards", "2")
     assert re.match(r"counted: boards 2 \(key \S+\)", out), out
-    assert _total(worker_env, "boards") == 2
+    # Square brackets are Rich markup: a key typed with them is printed as typed.
+    out = worker_env.ok("log", "ip-week", "boards", "1", "--key", "[bold]sheet-1")
+    assert out.startswith("counted: boards 1 (key [bold]sheet-1)"), out
+    assert _total(worker_env, "boards") == 3

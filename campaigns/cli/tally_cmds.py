@@ -54,11 +54,13 @@ def log(
     )
     what = f"{tally.metric} {tally.quantity}"
     stored = _publish_one(campaign_id, tally, wait=wait)
+    # Keys are typed by users: printed as they are, never read as Rich markup.
     if stored is None:
-        console().print(_queued(what, tally.key))
+        console().print(_queued(what, tally.key), markup=False)
     else:
         shown = f"{what} (key {tally.key})"
-        console().print(f"counted: {shown}" if stored else f"already counted: {shown}")
+        line = f"counted: {shown}" if stored else f"already counted: {shown}"
+        console().print(line, markup=False)
 
 
 @app.command()
@@ -86,11 +88,12 @@ def correct(
     )
     stored = _publish_one(campaign_id, tally, wait=30)
     if stored is None:
-        console().print(_queued(f"correction {tally.metric} {tally.quantity:+}", tally.key))
+        line = _queued(f"correction {tally.metric} {tally.quantity:+}", tally.key)
     elif stored:
-        console().print(f"corrected: {tally.metric} {tally.quantity:+} ({reason}, key {tally.key})")
+        line = f"corrected: {tally.metric} {tally.quantity:+} ({reason}, key {tally.key})"
     else:
-        console().print(f"already counted: correction with key {tally.key}")
+        line = f"already counted: correction with key {tally.key}"
+    console().print(line, markup=False)
 
 
 def _queued(what: str, key: str) -> str:
