@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,20 @@ def worker_env(env: Env, broker_url: str) -> Env:
     env.vars["CAMPAIGNS_BROKER_URL"] = broker_url
     env.start("worker", "--concurrency", "1", ready="ready.")
     return env
+
+
+def create_running_campaign(env: Env, campaign_id: str) -> None:
+    """A World IP Day campaign from yesterday to tomorrow: open for tallies now."""
+    today = date.today()
+    env.ok(
+        "create",
+        "world-ip-day",
+        "--year",
+        str(today.year),
+        "--start",
+        str(today - timedelta(days=1)),
+        "--end",
+        str(today + timedelta(days=1)),
+        "--id",
+        campaign_id,
+    )

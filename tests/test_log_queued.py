@@ -7,27 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
 
-from tests.conftest import Env
+from tests.conftest import Env, create_running_campaign
 
 KEY = re.compile(r"\(key (\S+?);")
-
-
-def _create_running_campaign(env: Env) -> None:
-    today = date.today()
-    env.ok(
-        "create",
-        "world-ip-day",
-        "--year",
-        str(today.year),
-        "--start",
-        str(today - timedelta(days=1)),
-        "--end",
-        str(today + timedelta(days=1)),
-        "--id",
-        "ip-week",
-    )
 
 
 def _total(env: Env, metric: str) -> int:
@@ -39,7 +22,7 @@ def test_queued_log_exits_0_with_its_key_and_a_repeat_with_the_key_counts_once(
     env: Env, broker_url: str
 ) -> None:
     env.vars["CAMPAIGNS_BROKER_URL"] = broker_url
-    _create_running_campaign(env)
+    create_running_campaign(env, "ip-week")
 
     first = env.run("log", "ip-week", "materials", "300", "--wait", "1")
     assert first.returncode == 0, first.stderr
@@ -80,7 +63,7 @@ def test_queued_log_exits_0_with_its_key_and_a_repeat_with_the_key_counts_once(
 
 
 def test_counted_log_prints_its_key_as_typed(worker_env: Env) -> None:
-    _create_running_campaign(worker_env)
+    create_running_campaign(worker_env, "ip-week")
     out = worker_env.ok("log", "ip-week", "boards", "2")
     assert re.match(r"counted: boards 2 \(key \S+\)", out), out
     # Square brackets are Rich markup: a key typed with them is printed as typed.

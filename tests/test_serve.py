@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,25 +19,9 @@ from sqlmodel import select
 from campaigns.models import Tally
 from campaigns.runtime.embedded import find_embedded_redis
 from campaigns.runtime.instance_lock import InstanceLock
-from tests.conftest import Env
+from tests.conftest import Env, create_running_campaign
 
 WORKER_READY = "ready."
-
-
-def _create_campaign(env: Env, campaign_id: str) -> None:
-    today = date.today()
-    env.ok(
-        "create",
-        "world-ip-day",
-        "--year",
-        str(today.year),
-        "--start",
-        str(today - timedelta(days=1)),
-        "--end",
-        str(today + timedelta(days=1)),
-        "--id",
-        campaign_id,
-    )
 
 
 def _stored(env: Env, campaign_id: str) -> int:
@@ -61,7 +44,7 @@ def _assert_all_stopped(env: Env) -> None:
 
 def test_a_tally_logged_through_serve_is_counted_and_a_second_serve_refuses(env: Env) -> None:
     serve = env.start("serve", "--concurrency", "1", ready=WORKER_READY)
-    _create_campaign(env, "ip-week")
+    create_running_campaign(env, "ip-week")
 
     # `log` finds the embedded broker by itself: no CAMPAIGNS_BROKER_URL anywhere.
     assert "CAMPAIGNS_BROKER_URL" not in env.vars
@@ -82,7 +65,7 @@ def test_a_tally_logged_through_serve_is_counted_and_a_second_serve_refuses(env:
 
 
 def test_without_serve_log_and_import_say_how_to_start_it(env: Env, tmp_path: Path) -> None:
-    _create_campaign(env, "ip-week")
+    create_running_campaign(env, "ip-week")
     _write_sheet(tmp_path / "sheet.csv", 3)
     for command in (
         ("log", "ip-week", "materials", "300"),
@@ -112,7 +95,7 @@ def test_sigterm_mid_import_loses_nothing(env: Env, tmp_path: Path) -> None:
     expected = _write_sheet(tmp_path / "sheet.csv", rows)
     env.vars["CAMPAIGNS_IMPORT_CHUNK_SIZE"] = "500"
     serve = env.start("serve", "--concurrency", "1", ready=WORKER_READY)
-    _create_campaign(env, "ip-week")
+    create_running_campaign(env, "ip-week")
     env.ok("import", "ip-week", str(tmp_path / "sheet.csv"), timeout=180)
 
     deadline = time.monotonic() + 60
@@ -195,7 +178,7 @@ def test_with_a_configured_broker_serve_starts_no_redis_of_its_own(
 ) -> None:
     env.vars["CAMPAIGNS_BROKER_URL"] = broker_url
     serve = env.start("serve", "--concurrency", "1", ready=WORKER_READY)
-    _create_campaign(env, "ip-week")
+    create_running_campaign(env, "ip-week")
     assert "counted" in env.ok("log", "ip-week", "boards", "2")
     assert find_embedded_redis(env.data_dir) is None
     assert not (env.data_dir / "redis.conf").exists()
