@@ -196,7 +196,7 @@ def worker_env(env: Env, broker_url: str) -> Env:
     return env
 
 
-def create_running_campaign(env: Env, campaign_id: str) -> None:
+def create_running_campaign(env: Env, campaign_id: str, *options: str) -> None:
     """A World IP Day campaign from yesterday to tomorrow: open for tallies now."""
     today = date.today()
     env.ok(
@@ -210,4 +210,5 @@ def create_running_campaign(env: Env, campaign_id: str) -> None:
         str(today + timedelta(days=1)),
         "--id",
         campaign_id,
+        *options,
     )

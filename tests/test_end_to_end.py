@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
 
-from tests.conftest import Env
+from tests.conftest import Env, create_running_campaign
 from tests.smtp_server import SmtpTestServer
 
 
@@ -19,23 +18,7 @@ def test_tallies_in_summary_out_one_email_per_recipient(
     env.vars["CAMPAIGNS_SMTP_URL"] = f"smtp://{smtp_server.host}:{smtp_server.port}"
     env.start("worker", "--concurrency", "1", ready="ready.")
 
-    today = date.today()
-    env.ok(
-        "create",
-        "world-ip-day",
-        "--year",
-        str(today.year),
-        "--start",
-        str(today - timedelta(days=1)),
-        "--end",
-        str(today + timedelta(days=1)),
-        "--venue",
-        "新世纪广场",
-        "--target",
-        "materials=300",
-        "--id",
-        "ip-week",
-    )
+    create_running_campaign(env, "ip-week", "--venue", "新世纪广场", "--target", "materials=300")
     env.ok("recipients", "add", "leader@bureau.example", "--name", "局长")
     env.ok("recipients", "add", "office@bureau.example")
     env.ok("log", "ip-week", "materials", "200", "--venue", "新世纪广场")

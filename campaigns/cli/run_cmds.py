@@ -77,8 +77,10 @@ def demo(
     from campaigns.cli import build_app
     from campaigns.runtime.demo import run_demo
 
+    cli = build_app()
+
     def import_sheet(campaign_id: str, sheet: Path) -> None:
-        build_app()(["import", campaign_id, os.fspath(sheet), "--wait"], standalone_mode=False)
+        cli(["import", campaign_id, os.fspath(sheet), "--wait"], standalone_mode=False)
 
     result = run_demo(data_dir, report=_progress("demo"), import_sheet=import_sheet)
     typer.echo("")

@@ -17,8 +17,7 @@ from zoneinfo import ZoneInfo
 from campaigns.models import Campaign
 from campaigns.tallies.encoding import encode_chunk, utc_text
 from campaigns.tallies.sheets.accepted import AcceptedRows
-
-_CACHE_LIMIT = 100_000
+from campaigns.tallies.sheets.cells import CACHE_LIMIT
 
 
 def file_digest(path: Path) -> str:
@@ -51,7 +50,7 @@ def import_chunks(
         stop = start + size
         # Bounded: a file of all-different times or quantities must not double its memory.
         for cache in (times, quantity_texts):
-            if len(cache) > _CACHE_LIMIT:
+            if len(cache) > CACHE_LIMIT:
                 cache.clear()
         quantities = rows.quantity[start:stop]
         for quantity in set(quantities).difference(quantity_texts):
