@@ -47,9 +47,13 @@ class Settings(BaseSettings):
     delivery_smtp_timeout_seconds: float = Field(default=60.0, gt=0)
     delivery_webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     import_chunk_size: int = 5000
-    # A published chunk still not stored after this long is published again by the
-    # dispatcher (the broker lost it); longer than any backlog should take to drain.
-    sweep_after_seconds: float = 900.0
+    # Storing a chunk takes well under a second; the limit only has to outlast SQLite's
+    # 30 s busy timeout. Delivery tasks keep the longer `task_time_limit_seconds`.
+    chunk_time_limit_seconds: int = Field(default=45, ge=5)
+    # Every worker sweeps: a chunk the queue has already handed out (the sweep message came
+    # after it) and still not stored after this long was held by a dead worker or lost by
+    # the broker, and is published again. A chunk that was only slow is stored once anyway.
+    sweep_after_seconds: float = Field(default=60.0, gt=0)
     # Counted failures (or worker crashes) of one task message before it is quarantined.
     poison_limit: int = 5
     retry_backoff_seconds: float = 1.0

@@ -51,6 +51,9 @@ def make_app() -> Celery:
             }
         },
     )
+    from workers.sweep_clock import SweepClock
+
+    app.steps["worker"].add(SweepClock)
     if settings.visibility_timeout_seconds <= settings.task_time_limit_seconds:
         raise ValueError(
             "CAMPAIGNS_VISIBILITY_TIMEOUT_SECONDS must exceed CAMPAIGNS_TASK_TIME_LIMIT_SECONDS"

@@ -74,7 +74,7 @@ class ReliableTask(Task):  # type: ignore[type-arg]
             self._quarantine(args, "crashed its worker or failed too often", attempts)
             return None
         try:
-            return super().__call__(*args, **kwargs)
+            result = super().__call__(*args, **kwargs)
         except Exception as exc:
             if _is_transient(exc):
                 if client is not None:
@@ -88,6 +88,11 @@ class ReliableTask(Task):  # type: ignore[type-arg]
                 return None
             log.warning("%s[%s]: attempt %d failed: %r", self.name, task_id, attempts, exc)
             raise self._retry_later(exc) from exc
+        if client is not None:
+            # The count only has to outlive a crash; Redis keeps no key per finished task.
+            with contextlib.suppress(RedisError):
+                client.delete(counter)
+        return result
 
     def _retry_later(self, exc: Exception) -> BaseException:
         settings = get_settings()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from campaigns.audit import current_actor
@@ -10,30 +9,21 @@ from campaigns.db import session_scope
 from campaigns.models import utcnow
 from campaigns.runtime.dispatcher import compile_and_list, run_dispatch
 from campaigns.settings import get_settings
-from campaigns.tallies.sweeper import lost_chunks
 from workers.app import app
 from workers.delivery_tasks import send_delivery
-from workers.tally_tasks import store_tally_chunk
 
 
 @app.task(name="campaigns.dispatch")
 def dispatch() -> dict[str, Any]:
     result = run_dispatch(session_scope, now=utcnow(), digest_at=get_settings().digest_at)
-    with session_scope() as session:
-        lost = lost_chunks(
-            session=session, older_than=timedelta(seconds=get_settings().sweep_after_seconds)
-        )
     # Enqueued only now, after every transaction of the pass has committed.
     for delivery_id in result.deliveries:
         send_delivery.delay(delivery_id)
-    for chunk in lost:
-        store_tally_chunk.delay(chunk.campaign_id, chunk.batch_id, chunk.seq, chunk.chunk)
     return {
         "opened": result.opened,
         "closed": result.closed,
         "digests": result.digests,
         "reported": result.reported,
-        "requeued_chunks": len(lost),
     }
 
 

@@ -1,26 +1,50 @@
-"""Tally tasks: store a published chunk of validated tallies in one transaction."""
+"""Tally tasks: store a published chunk of validated tallies in one transaction, and sweep."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from campaigns.db import session_scope
 from campaigns.planning.campaigns import get_campaign
+from campaigns.settings import get_settings
 from campaigns.tallies.encoding import NewTally
 from campaigns.tallies.store import store_chunk, store_tallies
+from campaigns.tallies.sweeper import lost_chunks
 from workers.app import app
 
+_LIMIT = get_settings().chunk_time_limit_seconds
+# The soft limit rolls the chunk back and retries it; the hard one, if the soft one did
+# not end it, leaves it to the sweeper.
+_CHUNK_LIMITS: dict[str, Any] = {"time_limit": _LIMIT, "soft_time_limit": max(_LIMIT - 5, 1)}
 
-@app.task(name="campaigns.store_tally_chunk")
+
+@app.task(name="campaigns.store_tally_chunk", **_CHUNK_LIMITS)
 def store_tally_chunk(campaign_id: str, batch_id: str, seq: int, chunk: dict[str, Any]) -> int:
     """One chunk of a batch (column by column: tallies.encoding); returns how many new."""
     with session_scope() as session:
         return store_chunk(campaign_id, chunk, session=session, batch=(batch_id, seq)).stored
 
 
-@app.task(name="campaigns.store_tallies")
+@app.task(name="campaigns.store_tallies", **_CHUNK_LIMITS)
 def store_tally_list(campaign_id: str, tallies: list[dict[str, Any]]) -> int:
     """Tallies one dict each, without a batch: for producers other than the CLI."""
     with session_scope() as session:
         campaign = get_campaign(campaign_id, session=session)
         return store_tallies(campaign, [NewTally.from_message(t) for t in tallies], session=session)
+
+
+@app.task(name="campaigns.sweep_tallies", **_CHUNK_LIMITS)
+def sweep_tallies(published_at: str) -> int:
+    """Publish again the chunks handed out before this sweep and never stored (tallies.sweeper)."""
+    older_than = timedelta(seconds=get_settings().sweep_after_seconds)
+    with session_scope() as session:
+        lost = lost_chunks(
+            session=session,
+            handed_out_before=datetime.fromisoformat(published_at),
+            older_than=older_than,
+        )
+    # Only now, with the re-publication times committed.
+    for chunk in lost:
+        store_tally_chunk.delay(chunk.campaign_id, chunk.batch_id, chunk.seq, chunk.chunk)
+    return len(lost)

@@ -2,10 +2,16 @@
 
 The CLI keeps each chunk here (zlib-compressed) in a transaction committed before the chunk
 goes to the broker; the worker deletes it in the transaction that stores the chunk. So a row
-here is a chunk not yet counted. If it stays longer than `CAMPAIGNS_SWEEP_AFTER_SECONDS` (the
-broker lost it, e.g. a Redis without persistence restarted), the dispatcher publishes it
-again; a chunk that was only slow is then stored once anyway (its batch marker makes the
-second copy a no-op).
+here is a chunk not yet counted.
+
+Every worker publishes a sweep message every few seconds (workers.sweep_clock). The queue is
+first in, first out, so when a sweep runs, every chunk published before that sweep message
+has been handed to some worker: if it is still here `CAMPAIGNS_SWEEP_AFTER_SECONDS` after it
+was published, the worker holding it died (its copy comes back from Redis only after the
+visibility timeout) or the broker lost it (kombu's BRPOP window, a Redis without
+persistence). It is published again. A chunk that was only slow is then stored once anyway
+(its batch marker makes the second copy a no-op). Chunks still waiting in a long queue
+behind the sweep message are left alone, however old: a backlog is not a loss.
 """
 
 from __future__ import annotations
@@ -60,16 +66,22 @@ class LostChunk:
 
 
 def lost_chunks(
-    *, session: Session, now: datetime | None = None, older_than: timedelta, limit: int = 500
+    *,
+    session: Session,
+    handed_out_before: datetime,
+    older_than: timedelta,
+    now: datetime | None = None,
+    limit: int = 500,
 ) -> list[LostChunk]:
-    """Chunks waiting longer than `older_than` since published (or last re-published)."""
+    """Chunks published (or last re-published) before `handed_out_before`, the time the
+    sweep message was published, and more than `older_than` ago."""
     now = now or utcnow()
     waited_since = func.coalesce(
         col(TallyChunkPending.requeued_at), col(TallyChunkPending.created_at)
     )
     rows = session.exec(
         select(TallyChunkPending)
-        .where(waited_since <= now - older_than)
+        .where(waited_since <= min(now - older_than, handed_out_before))
         .order_by(col(TallyChunkPending.batch_id), col(TallyChunkPending.seq))
         .limit(limit)
         .with_for_update(skip_locked=True)
