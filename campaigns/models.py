@@ -271,7 +271,8 @@ class TallyBatch(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     campaign_id: str = Field(foreign_key="campaign.id", max_length=80, index=True)
     source: str = Field(max_length=200)
-    # BLAKE2b of the imported file's bytes: the same file imported again is recognised.
+    # BLAKE2b of the imported file's bytes: the same file imported again is recognised; for a
+    # `log` without `--key`, SHA-256 of what was typed (`campaigns.tallies.repeats`).
     digest: str | None = Field(default=None, max_length=64, index=True)
     tallies: int
     chunks: int
@@ -279,6 +280,9 @@ class TallyBatch(SQLModel, table=True):
     created_at: datetime = utc_column()
     # Unset while the chunks are being published (or if publishing failed half-way).
     published_at: datetime | None = utc_column(nullable=True)
+    # The key of the one tally of a `log` or `correct` batch: a repeat of the same log
+    # (`campaigns.tallies.repeats`) reuses it, so the two count once.
+    tally_key: str | None = Field(default=None, max_length=200)
 
 
 class TallyBatchChunk(SQLModel, table=True):

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     # Every SMTP socket operation, the wait for the reply to the final "." included.
     delivery_smtp_timeout_seconds: float = Field(default=60.0, gt=0)
     delivery_webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    # A clerk who saw an error retypes the same `log`: the same log (same recorder, same
+    # values) again within this many seconds is that repeat and counts once (`--new` says it
+    # is another one). Long enough to read an error and retype; short enough that a genuine
+    # second hand-out of the same figure later in the day is not swallowed. 0 turns it off.
+    repeat_window_seconds: float = Field(default=600.0, ge=0)
     import_chunk_size: int = 5000
     # Storing a chunk takes well under a second; the limit only has to outlast SQLite's
     # 30 s busy timeout. Delivery tasks keep the longer `task_time_limit_seconds`.

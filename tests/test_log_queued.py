@@ -38,7 +38,9 @@ def test_queued_log_exits_0_with_its_key_and_a_repeat_with_the_key_counts_once(
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("queued:") and key in again.stdout
 
-    correction = env.run("correct", "ip-week", "materials", "--reason", "typo", "--", "-20")
+    correction = env.run(
+        "correct", "ip-week", "materials", "--reason", "typo", "--wait", "0", "--", "-20"
+    )
     assert correction.returncode == 0, correction.stderr
     assert correction.stdout.startswith("queued: correction materials -20")
     correction_key = KEY.search(correction.stdout)

@@ -44,6 +44,7 @@ def publish_tallies(
     tallies: int,
     chunk_count: int,
     digest: str | None = None,
+    tally_key: str | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> str:
     """Record a batch, then send its chunks (`campaigns.tallies.encoding.encode_chunk`); its id.
@@ -65,6 +66,7 @@ def publish_tallies(
             chunks=chunk_count,
             actor=actor(),
             digest=digest,
+            tally_key=tally_key,
         ).id
     with app.producer_or_acquire() as producer:
         for group in _groups(enumerate(chunks), _PENDING_GROUP):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -33,6 +32,10 @@ def log(
     key: Annotated[
         str | None, typer.Option(help="Idempotency key: the same key counts once.")
     ] = None,
+    new: Annotated[
+        bool,
+        typer.Option("--new", help="This is another one, not a repeat: skip the repeat check."),
+    ] = False,
     note: Annotated[str | None, typer.Option()] = None,
     wait: Annotated[
         float, typer.Option(help="Seconds to wait until it is counted (0: don't).")
@@ -48,19 +51,21 @@ def log(
         at=at,
         by=by,
         key=key,
+        new=new,
         note=note,
         correction=False,
         reason=None,
     )
+    tally, hint, stored = _publish_one(
+        campaign_id, tally, at=at, key=key, new=new, wait=wait, what="log"
+    )
     what = f"{tally.metric} {tally.quantity}"
-    stored = _publish_one(campaign_id, tally, wait=wait)
-    # Keys are typed by users: printed as they are, never read as Rich markup.
     if stored is None:
-        console().print(_queued(what, tally.key), markup=False)
+        line = _queued(what, tally.key, hint)
     else:
-        shown = f"{what} (key {tally.key})"
+        shown = f"{what} (key {tally.key}{hint})"
         line = f"counted: {shown}" if stored else f"already counted: {shown}"
-        console().print(line, markup=False)
+    _say(line)
 
 
 @app.command()
@@ -71,6 +76,13 @@ def correct(
     reason: Annotated[str, typer.Option(help="Why the figure changes (required).")],
     at: Annotated[str | None, typer.Option()] = None,
     key: Annotated[str | None, typer.Option()] = None,
+    new: Annotated[
+        bool,
+        typer.Option("--new", help="This is another one, not a repeat: skip the repeat check."),
+    ] = False,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait until it is counted (0: don't).")
+    ] = 30.0,
 ) -> None:
     """Record a correction: `campaigns correct ID materials -- -20 --reason "counted twice"`."""
     tally = _validated(
@@ -82,58 +94,97 @@ def correct(
         at=at,
         by=actor(),
         key=key,
+        new=new,
         note=None,
         correction=True,
         reason=reason,
     )
-    stored = _publish_one(campaign_id, tally, wait=30)
+    tally, hint, stored = _publish_one(
+        campaign_id, tally, at=at, key=key, new=new, wait=wait, what="correction"
+    )
     if stored is None:
-        line = _queued(f"correction {tally.metric} {tally.quantity:+}", tally.key)
+        line = _queued(f"correction {tally.metric} {tally.quantity:+}", tally.key, hint)
     elif stored:
-        line = f"corrected: {tally.metric} {tally.quantity:+} ({reason}, key {tally.key})"
+        line = f"corrected: {tally.metric} {tally.quantity:+} ({reason}, key {tally.key}{hint})"
     else:
         line = f"already counted: correction with key {tally.key}"
-    console().print(line, markup=False)
+        if hint:
+            line += f" ({hint.removeprefix('; ')})"
+    _say(line)
 
 
-def _queued(what: str, key: str) -> str:
+def _say(line: str) -> None:
+    # Keys are typed by users: printed as they are, never read as Rich markup. One line
+    # however long (a long key, a repeat's hint): scripts and tests read it as one.
+    console().print(line, markup=False, soft_wrap=True)
+
+
+def _queued(what: str, key: str, hint: str = "") -> str:
     # Accepted is accepted: the tally's pending copy is committed and a worker counts it.
     # Exit 0 and the key, so that whoever repeats the command repeats it with `--key`.
     return (
         f"queued: {what} (key {key}; counted when a worker runs; "
-        f"repeating the command with --key {key} counts it once)"
+        f"repeating the command with --key {key} counts it once{hint})"
     )
 
 
-def _publish_one(campaign_id: str, tally: NewTally, *, wait: float) -> int | None:
-    """Publish one tally as a batch: how many were new (0 or 1) once a worker stored it, or
-    None when `wait` ended first (the tally is accepted and queued all the same)."""
-    from zoneinfo import ZoneInfo
+def _publish_one(
+    campaign_id: str,
+    tally: NewTally,
+    *,
+    at: str | None,
+    key: str | None,
+    new: bool,
+    wait: float,
+    what: str,
+) -> tuple[NewTally, str, int | None]:
+    """Publish one tally as a batch, its key decided by the repeat check (`key_log`).
 
+    Returns the tally as published; the hint to show when it repeats an earlier log ("; the
+    same log was made at 10:02; add --new if this is another one", else ""); and how many
+    were new (0 or 1) once a worker stored it, or None when `wait` ended first (the tally is
+    accepted and queued all the same).
+    """
     from campaigns.cli.publish import poll_batch, publish_tallies
     from campaigns.planning.campaigns import get_campaign
     from campaigns.tallies.encoding import encode_chunk, to_columns
+    from campaigns.tallies.repeats import LOG_SOURCE, key_log
 
     with session() as s:
         zone = ZoneInfo(get_campaign(campaign_id, session=s).timezone)
-    columns, source = to_columns([tally], zone)
+        logged = key_log(
+            campaign_id,
+            tally,
+            session=s,
+            at=at,
+            explicit_key=key.strip() if key else None,
+            new=new,
+            window_seconds=settings().repeat_window_seconds,
+        )
+    hint = ""
+    if logged.repeat_of is not None:
+        made = logged.repeat_of.created_at.astimezone(zone)
+        hint = f"; the same {what} was made at {made:%H:%M}; add --new if this is another one"
+    columns, source = to_columns([logged.tally], zone)
     batch_id = publish_tallies(
         campaign_id,
         [encode_chunk(columns, source=source)],
-        source=source,
+        source=LOG_SOURCE,
         tallies=1,
         chunk_count=1,
+        digest=logged.digest,
+        tally_key=logged.tally.key,
     )
     if wait <= 0:
-        return None
+        return logged.tally, hint, None
     progress = poll_batch(batch_id, timeout=wait)
     if not progress.complete:
-        return None
+        return logged.tally, hint, None
     if progress.refused:
         from campaigns.errors import ConflictError
 
         raise ConflictError(progress.refused)
-    return progress.stored
+    return logged.tally, hint, progress.stored
 
 
 def _validated(
@@ -146,10 +197,12 @@ def _validated(
     at: str | None,
     by: str | None,
     key: str | None,
+    new: bool,
     note: str | None,
     correction: bool,
     reason: str | None,
 ) -> NewTally:
+    """The tally as typed, checked; its key is decided when it is published (`_publish_one`)."""
     from campaigns.errors import InvalidInputError
     from campaigns.models import utcnow
     from campaigns.planning.campaigns import get_campaign, metric_catalogue
@@ -157,6 +210,8 @@ def _validated(
     from campaigns.tallies.encoding import NewTally
     from campaigns.when import parse_when
 
+    if new and key is not None:
+        raise InvalidInputError("--key and --new: give one or the other (--key K names the tally)")
     for what, value in (
         ("--item", item),
         ("--venue", venue),
@@ -188,7 +243,7 @@ def _validated(
         metric=metric.id,
         quantity=quantity,
         occurred_at=occurred,
-        key=key.strip() if key else uuid.uuid4().hex,
+        key="",
         item=item,
         venue=venue,
         recorded_by=by or actor(),

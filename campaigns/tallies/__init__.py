@@ -6,6 +6,7 @@
 - `checks` — whether a campaign takes a tally: status, time window, quantity.
 - `store` — idempotent storage of a chunk with the rollups kept in step (PostgreSQL, SQLite).
 - `batches` — one publication (an import, a logged tally) and its progress.
+- `repeats` — the same `log` typed again: found by a digest of what was typed, counted once.
 - `sweeper` — chunks published but not yet stored, and the sweep that re-publishes them.
 - `totals` — running totals per metric from the rollups.
 """

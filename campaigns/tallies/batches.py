@@ -2,13 +2,16 @@
 
 A batch row is committed before its first chunk is published; each chunk stored leaves a
 `TallyBatchChunk` marker, so how far the workers are is one aggregate over the markers, and an
-earlier complete batch of the same file (by digest) says the file was imported already.
+earlier complete batch of the same file (by digest) says the file was imported already. A
+logged tally's batch keeps the tally's key, which a repeat of the same log reuses
+(`campaigns.tallies.repeats`).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -25,7 +28,10 @@ def begin_batch(
     chunks: int,
     actor: str,
     digest: str | None = None,
+    tally_key: str | None = None,
+    now: datetime | None = None,
 ) -> TallyBatch:
+    """A new batch, flushed; `tally_key` is the key of a `log`'s one tally (see `repeats`)."""
     batch = TallyBatch(
         id=uuid.uuid4().hex,
         campaign_id=campaign_id,
@@ -34,7 +40,8 @@ def begin_batch(
         tallies=tallies,
         chunks=chunks,
         actor=actor[:200],
-        created_at=utcnow(),
+        created_at=now or utcnow(),
+        tally_key=tally_key,
     )
     session.add(batch)
     session.flush()
