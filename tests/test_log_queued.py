@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from pathlib import Path
 
 from tests.conftest import Env, create_running_campaign
+from tests.servers import RedisServer
 
 KEY = re.compile(r"\(key (\S+?);")
 
@@ -72,3 +75,37 @@ def test_counted_log_prints_its_key_as_typed(worker_env: Env) -> None:
     out = worker_env.ok("log", "ip-week", "boards", "1", "--key", "[bold]sheet-1")
     assert out.startswith("counted: boards 1 (key [bold]sheet-1)"), out
     assert _total(worker_env, "boards") == 3
+
+
+def test_a_log_kept_while_the_broker_is_down_is_counted_once_it_is_back(
+    env: Env, tmp_path: Path
+) -> None:
+    # A Redis that is configured but not running yet: the broker of an office whose server
+    # is restarting. The tally's pending copy is committed before the broker is asked.
+    with RedisServer() as broker:
+        broker.stop()
+        env.vars["CAMPAIGNS_BROKER_URL"] = broker.url
+        env.vars["CAMPAIGNS_SWEEP_AFTER_SECONDS"] = "2"
+        create_running_campaign(env, "ip-week")
+        first = env.run("log", "ip-week", "boards", "4", "--wait", "1", timeout=180)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.startswith("queued: boards 4"), first.stdout
+        assert "the broker did not answer" in first.stdout
+        assert broker.url not in first.stdout + first.stderr
+        key = KEY.search(first.stdout)
+        assert key is not None
+        sheet = tmp_path / "sheet.csv"
+        sheet.write_text("metric,quantity,key\nboards,5,s1\nboards,6,s2\n", encoding="utf-8")
+        imported = env.run("import", "ip-week", str(sheet), "--wait", timeout=180)
+        assert imported.returncode == 0, imported.stderr
+        assert "all 2 tallies are kept" in imported.stdout
+
+        broker.start()
+        env.start("worker", "--concurrency", "1", ready="ready.")
+        deadline = time.monotonic() + 90
+        while _total(env, "boards") < 15 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert _total(env, "boards") == 15
+        again = env.ok("log", "ip-week", "boards", "4", "--key", key.group(1))
+        assert again.startswith("already counted: boards 4"), again
+        assert _total(env, "boards") == 15

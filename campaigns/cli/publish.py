@@ -21,6 +21,24 @@ def celery_app() -> Celery:
     return app
 
 
+class PublishInterruptedError(CampaignsError):
+    """The broker went away while a batch was being sent. What was `kept` (its pending copy
+    committed) is accepted all the same: a worker's sweep publishes it once the broker is back.
+    """
+
+    def __init__(self, batch_id: str, *, kept: int, tallies: int, reason: str) -> None:
+        self.batch_id, self.kept, self.tallies = batch_id, kept, tallies
+        super().__init__(
+            f"the broker stopped answering ({reason}) after {kept:,} of {tallies:,} tallies "
+            "were kept: those are counted once a worker runs; run the same command again "
+            "to send the rest (nothing is counted twice)"
+        )
+
+    @property
+    def all_kept(self) -> bool:
+        return self.kept >= self.tallies
+
+
 _PENDING_GROUP = 25
 _T = TypeVar("_T")
 
@@ -68,22 +86,33 @@ def publish_tallies(
             digest=digest,
             tally_key=tally_key,
         ).id
-    with app.producer_or_acquire() as producer:
-        for group in _groups(enumerate(chunks), _PENDING_GROUP):
-            # Kept in the database before they leave: the broker is not the record.
-            with session() as s:
-                keep_pending(campaign_id, batch_id, group, session=s)
-            for seq, chunk in group:
-                app.send_task(
-                    "campaigns.store_tally_chunk",
-                    args=[campaign_id, batch_id, seq, chunk],
-                    producer=producer,
-                    # Celery would otherwise write a repr of the whole chunk into the message
-                    # headers (for logs): a tenth of a second per hundred chunks, unread.
-                    argsrepr=f"[{campaign_id!r}, {batch_id!r}, {seq}, <{chunk['n']} tallies>]",
-                )
-                if on_chunk:
-                    on_chunk(int(chunk["n"]))
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import RedisError
+
+    kept = 0
+    try:
+        with app.producer_or_acquire() as producer:
+            for group in _groups(enumerate(chunks), _PENDING_GROUP):
+                # Kept in the database before they leave: the broker is not the record.
+                with session() as s:
+                    keep_pending(campaign_id, batch_id, group, session=s)
+                kept += sum(int(chunk["n"]) for _, chunk in group)
+                for seq, chunk in group:
+                    app.send_task(
+                        "campaigns.store_tally_chunk",
+                        args=[campaign_id, batch_id, seq, chunk],
+                        producer=producer,
+                        # Celery would otherwise write a repr of the whole chunk into the
+                        # message headers (for logs): a tenth of a second per hundred chunks.
+                        argsrepr=f"[{campaign_id!r}, {batch_id!r}, {seq}, <{chunk['n']} tallies>]",
+                    )
+                    if on_chunk:
+                        on_chunk(int(chunk["n"]))
+    except (OperationalError, RedisError, OSError) as exc:
+        # The exception's text may carry the broker URL, password included: not shown.
+        raise PublishInterruptedError(
+            batch_id, kept=kept, tallies=tallies, reason=type(exc).__name__
+        ) from None
     with session() as s:
         mark_published(batch_id, session=s)
     return batch_id

@@ -145,7 +145,7 @@ def _publish_one(
     were new (0 or 1) once a worker stored it, or None when `wait` ended first (the tally is
     accepted and queued all the same).
     """
-    from campaigns.cli.publish import poll_batch, publish_tallies
+    from campaigns.cli.publish import PublishInterruptedError, poll_batch, publish_tallies
     from campaigns.planning.campaigns import get_campaign
     from campaigns.tallies.encoding import encode_chunk, to_columns
     from campaigns.tallies.repeats import LOG_SOURCE, key_log
@@ -166,15 +166,21 @@ def _publish_one(
         made = logged.repeat_of.created_at.astimezone(zone)
         hint = f"; the same {what} was made at {made:%H:%M}; add --new if this is another one"
     columns, source = to_columns([logged.tally], zone)
-    batch_id = publish_tallies(
-        campaign_id,
-        [encode_chunk(columns, source=source)],
-        source=LOG_SOURCE,
-        tallies=1,
-        chunk_count=1,
-        digest=logged.digest,
-        tally_key=logged.tally.key,
-    )
+    try:
+        batch_id = publish_tallies(
+            campaign_id,
+            [encode_chunk(columns, source=source)],
+            source=LOG_SOURCE,
+            tallies=1,
+            chunk_count=1,
+            digest=logged.digest,
+            tally_key=logged.tally.key,
+        )
+    except PublishInterruptedError as interrupted:
+        if not interrupted.all_kept:
+            raise
+        # Its pending copy is committed: accepted. A worker's sweep publishes it.
+        return logged.tally, hint + "; the broker did not answer, it is kept until it is back", None
     if wait <= 0:
         return logged.tally, hint, None
     progress = poll_batch(batch_id, timeout=wait)
@@ -272,7 +278,7 @@ def import_(
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 600.0,
 ) -> None:
     """Import tallies from a CSV or .xlsx file (UTF-8, UTF-8 with BOM or GB18030)."""
-    from campaigns.cli.publish import publish_tallies, wait_for_batch
+    from campaigns.cli.publish import PublishInterruptedError, publish_tallies, wait_for_batch
     from campaigns.errors import ConflictError, InvalidInputError
     from campaigns.planning.campaigns import get_campaign, metric_catalogue
     from campaigns.tallies.batches import completed_import
@@ -342,15 +348,24 @@ def import_(
     chunks = import_chunks(report.accepted, campaign, size=size, source=source, actor=actor())
     with Progress(good >= _PROGRESS_ROWS) as bar:
         sending = bar.add("queueing", good)
-        batch_id = publish_tallies(
-            campaign_id,
-            chunks,
-            source=source,
-            tallies=good,
-            chunk_count=-(-good // size),
-            digest=digest,
-            on_chunk=lambda n: bar.advance(sending, n),
-        )
+        try:
+            batch_id = publish_tallies(
+                campaign_id,
+                chunks,
+                source=source,
+                tallies=good,
+                chunk_count=-(-good // size),
+                digest=digest,
+                on_chunk=lambda n: bar.advance(sending, n),
+            )
+        except PublishInterruptedError as interrupted:
+            if not interrupted.all_kept:
+                raise
+            batch_id, wait = interrupted.batch_id, False
+            console().print(
+                f"{name}: the broker did not answer; all {good:,} tallies are kept and a "
+                "worker counts them once the broker is back"
+            )
     if not wait:
         console().print(f"{name}: {good:,} tallies queued (batch {batch_id})")
         return
