@@ -50,7 +50,37 @@ def make_engine(url: str) -> Engine:
         )
         _tune_sqlite(engine, parsed.database)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    guards = dict(_POSTGRES_GUARDS)
+    if "options" in parsed.query:
+        guards.pop("options")  # the installation's own session options win
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=guards)
+
+
+# A worker host cut off mid-transaction would otherwise keep its row locks for as long as
+# TCP takes to notice (two hours by default), and every other worker's chunk would wait on
+# them: seen in the multi-host chaos test. The server ends such a session after 30 s (below
+# the chunk task's 40 s soft limit); a lock waited on for 20 s is an error that retries
+# (transient) instead of a soft time limit that counts against the message; both ends
+# probe the connection with keepalives. (Behind PgBouncer, add `options` to its
+# `ignore_startup_parameters`, or give the URL an `options=` of your own.)
+_POSTGRES_GUARDS: dict[str, Any] = {
+    "options": " ".join(
+        f"-c {name}={value}"
+        for name, value in (
+            ("idle_in_transaction_session_timeout", "30s"),
+            ("lock_timeout", "20s"),
+            ("tcp_keepalives_idle", "10"),
+            ("tcp_keepalives_interval", "5"),
+            ("tcp_keepalives_count", "3"),
+        )
+    ),
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    # Milliseconds: data sent to a database that stopped answering fails after this.
+    "tcp_user_timeout": 30000,
+}
 
 
 def _tune_sqlite(engine: Engine, database: str | None) -> None:

@@ -40,6 +40,8 @@ class ScenarioResult:
     doubled: int
     recovery_seconds: float
     detail: str = ""
+    # Tallies counted by the moment the fault ended, where a scenario measures it.
+    counted_when_fault_ended: int | None = None
 
 
 def write_load(path: Path, rows: int = LOAD) -> dict[str, int]:

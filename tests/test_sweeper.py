@@ -6,6 +6,7 @@ Redis with no beat, to show the worker itself brings back a chunk the broker nev
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -87,3 +88,44 @@ def test_a_worker_without_a_beat_brings_back_a_chunk_the_broker_lost(
     assert stored() == 3
     with env.session() as session:
         assert session.execute(select(func.count()).select_from(TallyChunkPending)).scalar() == 0
+
+
+def test_two_copies_of_one_chunk_stored_at_once_count_it_once(env: Env) -> None:
+    """The sweep's copy and a redelivered original racing: the second waits for the first
+    and finds its marker (on PostgreSQL it used to fail on the marker's unique key)."""
+    from sqlmodel import Session
+
+    from campaigns.db import make_engine
+    from campaigns.tallies.store import store_chunk
+
+    create_running_campaign(env, CAMPAIGN)
+    batch_id = _pending(env, 1, published_seconds_ago=0)
+    chunk = _chunk(f"{batch_id}-0", f"{batch_id}-1")
+    engine = make_engine(env.vars["CAMPAIGNS_DATABASE_URL"])
+    first_stored, outcomes = threading.Event(), {}
+
+    def first() -> None:
+        with Session(engine) as session:
+            outcomes["first"] = store_chunk(CAMPAIGN, chunk, session=session, batch=(batch_id, 0))
+            first_stored.set()
+            time.sleep(1.0)  # still uncommitted while the second copy arrives
+            session.commit()
+
+    def second() -> None:
+        first_stored.wait(10)
+        with Session(engine) as session:
+            outcomes["second"] = store_chunk(CAMPAIGN, chunk, session=session, batch=(batch_id, 0))
+            session.commit()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        engine.dispose()
+    assert outcomes["first"].stored == 2 and not outcomes["first"].repeated
+    assert outcomes["second"].repeated and outcomes["second"].stored == 2
+    with env.session() as session:
+        assert session.execute(select(func.count()).select_from(Tally)).scalar_one() == 2

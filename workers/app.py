@@ -36,6 +36,12 @@ def make_app() -> Celery:
             "unacked_restore_interval": 5,
             "unacked_restore_throttle": 1,
             "socket_connect_timeout": 10,
+            # A broker that vanishes without closing the connection (a network cut) would
+            # otherwise block the worker's event loop until TCP gives up: seen for 25 s
+            # after the multi-host test's cut ended. BRPOP waits 1 s, far below this.
+            "socket_timeout": 15,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
         },
         broker_connection_retry_on_startup=True,
         task_default_queue="campaigns",

@@ -89,6 +89,14 @@ def store_chunk(
     count = int(chunk["n"])
     dialect = session.get_bind().dialect.name
     if batch is not None:
+        if dialect == "postgresql":
+            # Two copies of one chunk (a retry and the sweep's, say) take turns here, so the
+            # second finds the first's marker instead of failing on it. SQLite's write lock
+            # already makes them take turns.
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:chunk, 0))"),
+                {"chunk": f"tally-chunk:{batch[0]}:{batch[1]}"},
+            )
         done = session.get(TallyBatchChunk, batch)
         if done is not None:
             return ChunkOutcome(done.tallies, done.stored, done.refused, repeated=True)
