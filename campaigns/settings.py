@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     mail_from: str = "campaigns@localhost"
     mail_from_name: str = "宣传活动统计"
+    # The year's report: the organisation in its title, and the 署名 above its date
+    # (unset: the organisation's name).
+    org_name: str = "市科学技术局"
+    report_signature: str | None = None
     timezone: str = "Asia/Shanghai"
     # Local time of day (the campaign's timezone) the interim digest of running campaigns
     # goes out; "off" sends none.

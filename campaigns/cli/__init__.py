@@ -7,6 +7,7 @@ database is opened until a command needs one.
 - `planning_cmds` — init, calendar, create, list, show, close, reopen, cancel.
 - `tally_cmds` — log, correct, import.
 - `summary_cmds` — summary, summaries, digest.
+- `report_cmds` — report: the year's publicity section (GB/T 9704 .docx, PDF, text).
 - `delivery_cmds`, `recipients_cmds` — deliveries, resend; recipients.
 - `run_cmds` — worker, beat, serve, demo.
 - `deadletter_cmds` — dead-letters.
@@ -30,6 +31,7 @@ def build_app() -> typer.Typer:
         delivery_cmds,
         planning_cmds,
         recipients_cmds,
+        report_cmds,
         run_cmds,
         summary_cmds,
         tally_cmds,
@@ -42,7 +44,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
-    for group in (planning_cmds, tally_cmds, summary_cmds, delivery_cmds, run_cmds):
+    for group in (planning_cmds, tally_cmds, summary_cmds, report_cmds, delivery_cmds, run_cmds):
         app.add_typer(group.app)
     app.add_typer(recipients_cmds.app, name="recipients", help="Who receives summaries.")
     app.add_typer(deadletter_cmds.app, name="dead-letters", help="Quarantined task messages.")

@@ -18,7 +18,7 @@ then some") or 近 ("nearly"). Rules, in the order they are applied to an exact 
 3. If n equals its figure R at that precision, it is stated exactly: 20人, 250份, 4.8万份,
    160万元, 18.6万元. A clerk holding an exact 48000 writes 4.8万份, not 近5万份.
 4. 近 if n is at least 95% of R', the round figure above (n cut to one significant digit,
-   plus one in that digit): 9870 -> 近1万, 195 -> 近200, 48300 -> 近5万, 1950 -> 近2000.
+   plus one in that digit): 9870 -> 近10000, 195 -> 近200, 48300 -> 近5万, 1950 -> 近2000.
    近 is only ever a round figure, as in the report; 15300 is 1.5万余, never 近1.6万.
 5. Otherwise R with 余 or 多: 300余份, 2600余人次, 1.5万余份, 10多场.
 
@@ -52,15 +52,16 @@ figure (80余家, 300余份, 500余份, 600余人次, 10000余册). Hence `DUO_F
 figures as displayed (10多万元 is 10 of 万), 余 after every other one.
 
 Digits and 万. A stated figure below 1万 is plain digits; of two or three significant digits
-it always ends in 0 there (counts of 20-99 and money under 1000 are exact at that precision),
-so 余 follows it directly: 2600余人次, 3560余元. From 1万 up, counts and money alike are written
-in 万 (the unit follows the stated figure: 近2万人次 for 19500), with as many decimals as the
-figure needs, at most two since it has at most three significant digits: 1.5万余份,
-近5万份, 12万人次, 18.6万元, 1.53万余元 (15321元), 5000余万元. The report itself writes
-10000余册 and 近10000人次, and so does the rule: a stated figure of exactly one 万 stays in
-digits (10000余册, 近10000人次, 10000份); above it, 万 (1.5万余份, 2万余人次). 余/多 follows 万 (1万余元, 1.5万余份, 15万余份: "1.5余万"
-and "15余万" are not Chinese) unless the figure before 万 is a whole multiple of ten, where it
-precedes 万 as in the report's 10多万元 (20多万元, 200余万元). There is no 亿: the report has none.
+it always ends in 0 there (counts of 20-99 and money under 1000 are exact at that
+precision), so 余 follows it directly: 2600余人次, 3560余元. From 1万 up, counts and money
+alike are written in 万 (the unit follows the stated figure: 近2万人次 for 19500), with as
+many decimals as the figure needs, at most two since it has at most three significant
+digits: 1.5万余份, 近5万份, 12万人次, 18.6万元, 1.53万余元 (15321元), 5000余万元. The report
+itself writes 10000余册 and 近10000人次, and so does the rule: a stated figure of exactly
+one 万 stays in digits (10000余册, 近10000人次, 10000份); above it, 万 (1.5万余份,
+2万余人次). 余/多 follows 万 (2万余元, 1.5万余份, 15万余份: "1.5余万" and "15余万" are not
+Chinese) unless the figure before 万 is a whole multiple of ten, where it precedes 万 as in
+the report's 10多万元 (20多万元, 200余万元). There is no 亿: the report has none.
 
 Exact figures (exact=True, negatives) are what tables print: counts in plain digits however
 large (10240册, 123456人次); money of 1万元 or more in 万元 with every decimal it needs
@@ -231,7 +232,7 @@ def _zh_stated(figure: Figure, unit: str) -> str:
     modifier = "多" if rest == 0 and wan in DUO_FIGURES else "余"
     if rest == 0 and wan % 10 == 0:
         return f"{wan}{modifier}万{unit}"  # 10多万元, 200余万元
-    return f"{number}{modifier}{unit}"  # 1万余元, 1.5万余份, 15万余份
+    return f"{number}{modifier}{unit}"  # 2万余元, 1.5万余份, 15万余份
 
 
 def _check_flags(exact: bool, vague: bool) -> None:
@@ -242,7 +243,7 @@ def _check_flags(exact: bool, vague: bool) -> None:
 def official_zh(
     value: int, unit: str, *, exact: bool = False, money: bool = False, vague: bool = False
 ) -> str:
-    """`value` in the report's style: 300余份, 1.5万余份, 近1万人次; exact=True gives 312份."""
+    """`value` in the report's style: 300余份, 1.5万余份, 近10000人次; exact=True gives 312份."""
     _check(value)
     _check_flags(exact, vague)
     if exact or value < 0:
