@@ -73,6 +73,9 @@ class Campaign(SQLModel, table=True):
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
     venue: str | None = Field(default=None, max_length=200)
     partners: str | None = Field(default=None, max_length=500)
+    # How it campaigned, as the organiser wrote it (法律宣传进社区、现场咨询): the year's report
+    # names them.
+    activity_forms: str | None = Field(default=None, max_length=500)
     status: str = Field(default=CampaignStatus.scheduled, max_length=16, index=True)
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
@@ -207,12 +210,40 @@ class DeliveryStatus(enum.StrEnum):
     unknown = "unknown"
 
 
+class YearReportVersion(SQLModel, table=True):
+    """A version of the year's report as sent: its text and documents, frozen when compiled.
+
+    A new version is compiled only when the report would read differently (`fingerprint`),
+    e.g. after a correction to one of the year's campaigns; `changes` says what changed.
+    """
+
+    __tablename__ = "year_report"
+    __table_args__ = (UniqueConstraint("year", "version", name="uq_year_report_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    version: int
+    fingerprint: str = Field(max_length=64)
+    # JSON: the Chinese and English text of the section as sent.
+    body: str = Field(sa_column=Column(Text(), nullable=False))
+    changes: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    docx: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    pdf: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    compiled_at: datetime = utc_column()
+
+
 class Delivery(SQLModel, table=True):
+    """One message of a summary (or of a year's report) to one recipient: exactly one of
+    `summary_id` and `year_report_id` is set."""
+
     __table_args__ = (
         UniqueConstraint("summary_id", "recipient_id", "channel", name="uq_delivery_once"),
+        UniqueConstraint(
+            "year_report_id", "recipient_id", "channel", name="uq_delivery_report_once"
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
-    summary_id: int = Field(foreign_key="summary.id", index=True)
+    summary_id: int | None = Field(default=None, foreign_key="summary.id", index=True)
+    year_report_id: int | None = Field(default=None, foreign_key="year_report.id", index=True)
     recipient_id: int = Field(foreign_key="recipient.id")
     channel: str = Field(max_length=16)
     status: str = Field(default=DeliveryStatus.queued, max_length=16, index=True)

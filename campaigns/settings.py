@@ -6,7 +6,7 @@ file and an outbox folder under the data dir, and an embedded Redis started by `
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # Local time of day (the campaign's timezone) the interim digest of running campaigns
     # goes out; "off" sends none.
     digest_time: str = "18:00"
+    # MM-DD: from that day each year the dispatcher sends the past year's report to the
+    # recipients of every campaign, and a new version whenever a correction changes it;
+    # "off" sends it only on `campaigns report YEAR --send`.
+    year_report_on: str = "off"
     dispatch_interval_seconds: float = Field(default=60.0, gt=0)
     # Broker visibility timeout must exceed the task time limit, or Redis redelivers
     # a task that is still running (a tally chunk counted twice is prevented by keys,
@@ -89,6 +93,25 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"digest_time {value!r}: expected HH:MM or off") from exc
         return value
+
+    @field_validator("year_report_on")
+    @classmethod
+    def _year_report_on(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in ("", "off"):
+            return "off"
+        try:
+            date.fromisoformat(f"2000-{value}")
+        except ValueError as exc:
+            raise ValueError(f"year_report_on {value!r}: expected MM-DD (01-10) or off") from exc
+        return value
+
+    @property
+    def year_report_day(self) -> tuple[int, int] | None:
+        if self.year_report_on == "off":
+            return None
+        month, day = self.year_report_on.split("-")
+        return int(month), int(day)
 
     @property
     def digest_at(self) -> time | None:

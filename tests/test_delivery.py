@@ -236,7 +236,11 @@ def test_outbox_mode_writes_one_complete_message_per_recipient(installation: Ins
     assert image.get_content_disposition() == "inline"
     assert f'src="cid:{image["Content-ID"][1:-1]}"' in html.get_content()
     attachments = {a.get_filename(): a for a in parsed.iter_attachments()}
-    assert set(attachments) == {f"{inst.campaign_id}.xlsx", f"{inst.campaign_id}.csv"}
+    assert set(attachments) == {
+        f"{inst.campaign_id}.xlsx",
+        f"{inst.campaign_id}.csv",
+        f"{inst.campaign_id}-v1-成果统计.docx",
+    }
     workbook = load_workbook(io.BytesIO(attachments[f"{inst.campaign_id}.xlsx"].get_content()))
     header = [cell.value for cell in next(workbook.worksheets[0].iter_rows(max_row=1))]
     assert header[:3] == ["指标", "合计", "单位"]

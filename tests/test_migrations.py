@@ -31,7 +31,7 @@ def _migrate(url: str, target: str, *, down: bool = False) -> None:
 
 
 def test_one_head() -> None:
-    assert ScriptDirectory.from_config(_config()).get_heads() == ["0008"]
+    assert ScriptDirectory.from_config(_config()).get_heads() == ["0009"]
 
 
 OLD_ROLLUPS = [

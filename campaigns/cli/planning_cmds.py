@@ -96,6 +96,13 @@ def create(
     end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
     title: Annotated[str | None, typer.Option()] = None,
     venue: Annotated[str | None, typer.Option()] = None,
+    partners: Annotated[
+        str | None, typer.Option(help="Who it is held with, e.g. 市市场监管局 (year's report).")
+    ] = None,
+    forms: Annotated[
+        str | None,
+        typer.Option(help="How, e.g. 法律宣传进社区、现场咨询 (year's report)."),
+    ] = None,
     target: Annotated[list[str] | None, typer.Option(help="METRIC=N, repeatable.")] = None,
     id: Annotated[str | None, typer.Option("--id", help="Default YEAR-KIND.")] = None,
 ) -> None:
@@ -110,6 +117,8 @@ def create(
         last_day=parse_day(end, what="--end") if end else None,
         title=_clean(title, "--title"),
         venue=_clean(venue, "--venue"),
+        partners=_clean(partners, "--partners"),
+        activity_forms=_clean(forms, "--forms"),
         targets=parse_targets(target or []),
         campaign_id=id,
         timezone=settings().timezone,

@@ -4,8 +4,9 @@ Markdown, HTML, text or JSON), from the stored final summaries."""
 from __future__ import annotations
 
 import sys
+from datetime import date as date_type
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -78,6 +79,13 @@ def report(
     date: Annotated[
         str | None, typer.Option("--date", help="成文日期, YYYY-MM-DD (default today).")
     ] = None,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send",
+            help="Send it to the recipients of every campaign now (a new version when it changed).",
+        ),
+    ] = False,
 ) -> None:
     """The year's publicity section (一是…二是…), from the stored final summaries.
 
@@ -90,6 +98,16 @@ def report(
 
     checked_lang, checked_format, checked_order = _checked(lang, format, output, order)
     dated = parse_day(date, what="--date") if date else None
+    if send:
+        drafting = {
+            "exact": exact,
+            "heading": heading,
+            "groups": group or [],
+            "order": checked_order,
+        }
+        _send(year, dated=dated, drafting=drafting)
+        if output is None:
+            return
     with session() as s:
         data = render_year_report(
             year,
@@ -108,3 +126,36 @@ def report(
         return
     output.write_bytes(data)
     typer.echo(f"wrote {output} ({checked_format}, {len(data):,} bytes)")
+
+
+def _send(year: int, *, dated: date_type | None, drafting: dict[str, Any]) -> None:
+    """A version of the report, its deliveries committed, then handed to the workers."""
+    from datetime import datetime
+
+    from campaigns.cli._common import console, settings
+    from campaigns.cli.publish import celery_app
+    from campaigns.db import session_scope
+    from campaigns.models import utcnow
+    from campaigns.reports.versions import latest_year_report
+    from campaigns.runtime.dispatcher import force_year_report
+
+    app = celery_app()  # no broker: refused before anything is written
+    now = utcnow()
+    today = dated or datetime.now(settings().zone).date()
+    queued = force_year_report(session_scope, year, now=now, dated=today, **drafting)
+    if queued is None:
+        with session() as s:
+            latest = latest_year_report(year, session=s)
+        shown = f"version {latest.version}" if latest else "the last version"
+        console().print(
+            f"the {year} report reads as {shown} did: nothing new to send "
+            "(`campaigns deliveries`; `campaigns resend ID` sends a delivery again)"
+        )
+        return
+    version, deliveries = queued
+    for delivery_id in deliveries:
+        app.send_task("campaigns.send_delivery", args=[delivery_id])
+    console().print(
+        f"the {year} report, version {version}: queued for {len(deliveries)} recipient(s)"
+        + ("" if deliveries else " (add some with `campaigns recipients add`)")
+    )

@@ -24,20 +24,44 @@ from campaigns.models import (
     DeliveryStatus,
     Recipient,
     Summary,
+    YearReportVersion,
     utcnow,
 )
 from campaigns.settings import get_settings
 
 
 def create_deliveries(summary: Summary, *, session: Session, now: datetime) -> list[Delivery]:
+    assert summary.id is not None
+    recipients = list_recipients(session=session, campaign_id=summary.campaign_id)
+    return _create(recipients, session=session, now=now, summary_id=summary.id)
+
+
+def create_report_deliveries(
+    report: YearReportVersion, *, session: Session, now: datetime
+) -> list[Delivery]:
+    """The year's report goes to the recipients of every campaign (not to campaign-only ones)."""
+    assert report.id is not None
+    recipients = [r for r in list_recipients(session=session) if r.campaign_id is None]
+    return _create(recipients, session=session, now=now, year_report_id=report.id)
+
+
+def _create(
+    recipients: list[Recipient],
+    *,
+    session: Session,
+    now: datetime,
+    summary_id: int | None = None,
+    year_report_id: int | None = None,
+) -> list[Delivery]:
     from campaigns.delivery.mail import make_message_id
 
     domain = _message_id_domain(get_settings().mail_from)
     deliveries = []
-    for recipient in list_recipients(session=session, campaign_id=summary.campaign_id):
-        assert recipient.id is not None and summary.id is not None
+    for recipient in recipients:
+        assert recipient.id is not None
         delivery = Delivery(
-            summary_id=summary.id,
+            summary_id=summary_id,
+            year_report_id=year_report_id,
             recipient_id=recipient.id,
             channel=recipient.channel,
             status=DeliveryStatus.queued,
@@ -119,9 +143,11 @@ class DeliveryRow:
 
 
 def list_deliveries(*, session: Session, campaign_id: str | None = None) -> list[DeliveryRow]:
+    """Every delivery, or a campaign's; a year's report shows as `year-report-2026`."""
     query = (
-        select(Delivery, Summary, Recipient)
-        .join(Summary, col(Summary.id) == col(Delivery.summary_id))
+        select(Delivery, Summary, YearReportVersion, Recipient)
+        .outerjoin(Summary, col(Summary.id) == col(Delivery.summary_id))
+        .outerjoin(YearReportVersion, col(YearReportVersion.id) == col(Delivery.year_report_id))
         .join(Recipient, col(Recipient.id) == col(Delivery.recipient_id))
         .order_by(col(Delivery.id))
     )
@@ -129,7 +155,14 @@ def list_deliveries(*, session: Session, campaign_id: str | None = None) -> list
         if session.get(Campaign, campaign_id) is None:
             raise NotFoundError(f"unknown campaign {campaign_id!r} (see `campaigns list`)")
         query = query.where(Summary.campaign_id == campaign_id)
-    return [
-        DeliveryRow(delivery, summary.campaign_id, summary.version, recipient)
-        for delivery, summary, recipient in session.exec(query)
-    ]
+    rows = []
+    for delivery, summary, report, recipient in session.exec(query):
+        if summary is not None:
+            rows.append(DeliveryRow(delivery, summary.campaign_id, summary.version, recipient))
+        elif report is not None:
+            rows.append(DeliveryRow(delivery, report_label(report.year), report.version, recipient))
+    return rows
+
+
+def report_label(year: int) -> str:
+    return f"year-report-{year}"

@@ -13,8 +13,9 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from email.message import EmailMessage
+from html import escape as escape_html
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,22 @@ HandOver = Callable[[], None]
 
 class HandoverRefused(Exception):
     """The attempt lost its claim before the message left: it must not be sent."""
+
+
+@dataclass(frozen=True)
+class YearReportMail:
+    """A version of the year's report as it was frozen (campaigns.reports.versions)."""
+
+    year: int
+    version: int
+    title: str
+    zh_text: str
+    en_text: str
+    zh_html: str
+    zh_markdown: str
+    changes: str | None
+    docx: bytes
+    pdf: bytes
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,8 @@ class DeliveryJob:
     claim: str
     summary_version: int
     figures: dict[str, Any]
+    # Set instead of `figures` for a delivery of the year's report.
+    year_report: YearReportMail | None = None
 
 
 @dataclass(frozen=True)
@@ -69,8 +88,15 @@ def subject(figures: dict[str, Any]) -> str:
     return f"【宣传活动成果】{c['title']}（{period}）"
 
 
-def attachments(figures: dict[str, Any]) -> list[tuple[str, bytes, str]]:
+def attachments(
+    figures: dict[str, Any], *, settings: Settings | None = None
+) -> list[tuple[str, bytes, str]]:
+    """The figures as .xlsx and .csv; a final summary adds its one-page 成果统计 (.docx,
+    GB/T 9704), signed with the settings' organisation and dated the day it was compiled."""
+    from campaigns.reports.campaign_sheet import write_campaign_docx
+    from campaigns.settings import get_settings
     from campaigns.summaries.exports import table_to_csv, table_to_xlsx
+    from campaigns.summaries.prose import is_digest
 
     headers, rows = table_rows(figures, "zh")
     day_rows = [
@@ -91,16 +117,75 @@ def attachments(figures: dict[str, Any]) -> list[tuple[str, bytes, str]]:
         ]
     )
     stem = figures["campaign"]["id"]
-    return [
+    files = [
         (f"{stem}.xlsx", xlsx, XLSX_TYPE),
         (f"{stem}.csv", table_to_csv(headers, rows), "text/csv"),
     ]
+    if is_digest(figures):
+        return files
+    settings = settings or get_settings()
+    as_of = figures.get("as_of")
+    dated = date.fromisoformat(as_of[:10]) if as_of else datetime.now(settings.zone).date()
+    version = int(figures.get("version") or 1)
+    sheet = write_campaign_docx(
+        figures,
+        version=version,
+        org_name=settings.org_name,
+        signature=settings.report_signature,
+        dated=dated,
+    )
+    return [*files, (f"{stem}-v{version}-成果统计.docx", sheet, DOCX_TYPE)]
+
+
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def report_subject(report: YearReportMail) -> str:
+    edition = f"（第{report.version}版）" if report.version > 1 else ""
+    return f"{report.title}{edition}"
+
+
+def compose_report_email(
+    job: DeliveryJob, report: YearReportMail, *, settings: Settings
+) -> EmailMessage:
+    """The year's report: its text (changes first, for a later version), .docx and PDF."""
+    from campaigns.delivery.mail import build_summary_message
+
+    changes = f"{report.changes}\n\n" if report.changes else ""
+    changes_html = (
+        f"<p><strong>{escape_html(report.changes)}</strong></p>" if report.changes else ""
+    )
+    stem = f"{report.year}年度报告-v{report.version}"
+    return build_summary_message(
+        sender=settings.mail_from,
+        sender_name=settings.mail_from_name,
+        to=job.address,
+        to_name=job.name,
+        subject=report_subject(report),
+        text=f"{changes}{report.zh_text}\n\n{report.en_text}",
+        html=_after_body_tag(report.zh_html, changes_html),
+        message_id=job.message_id,
+        attachments=[
+            (f"{stem}.docx", report.docx, DOCX_TYPE),
+            (f"{stem}.pdf", report.pdf, "application/pdf"),
+        ],
+    )
+
+
+def _after_body_tag(document: str, insert: str) -> str:
+    head, tag, rest = document.partition("<body")
+    if not tag:
+        return insert + document
+    attributes, close, content = rest.partition(">")
+    return f"{head}{tag}{attributes}{close}{insert}{content}"
 
 
 def compose_email(job: DeliveryJob, *, settings: Settings) -> EmailMessage:
     from campaigns.delivery.mail import build_summary_message, check_header_value
     from campaigns.summaries.chart import render_daily_chart_bytes
 
+    if job.year_report is not None:
+        return compose_report_email(job, job.year_report, settings=settings)
     figures = job.figures
     # Checked again when the message is built; first here, so a hostile title is refused
     # before the chart is drawn for nothing.
@@ -123,7 +208,7 @@ def compose_email(job: DeliveryJob, *, settings: Settings) -> EmailMessage:
         html=html,
         message_id=job.message_id,
         chart_png=chart,
-        attachments=attachments(figures),
+        attachments=attachments(figures, settings=settings),
     )
 
 
@@ -170,7 +255,12 @@ def _send_email(job: DeliveryJob, *, settings: Settings, hand_over: HandOver) ->
     except ValueError as exc:
         return Outcome(DeliveryStatus.failed, f"message refused before sending: {exc}")
     if settings.smtp_url is None:
-        name = f"{job.figures['campaign']['id']}-v{job.summary_version}-{job.delivery_id}"
+        what = (
+            f"year-report-{job.year_report.year}"
+            if job.year_report is not None
+            else job.figures["campaign"]["id"]
+        )
+        name = f"{what}-v{job.summary_version}-{job.delivery_id}"
         write_outbox(message, outbox=settings.outbox_dir, name=name, before_rename=hand_over)
         return Outcome(DeliveryStatus.sent)
     try:
@@ -206,18 +296,30 @@ def _send_webhook(job: DeliveryJob, *, hand_over: HandOver) -> Outcome:
                 DeliveryStatus.failed,
                 f"signing secret: environment variable {job.secret_env} is not set for the worker",
             )
-    figures = job.figures
+    figures, report = job.figures, job.year_report
     hand_over()
     try:
-        post_summary(
-            job.channel,  # type: ignore[arg-type]
-            job.address,
-            title=heading(figures, "zh"),
-            markdown=render(figures, lang="zh", fmt="markdown"),
-            text=render(figures, lang="zh", fmt="text"),
-            secret=secret,
-            extra={"campaign_id": figures["campaign"]["id"]},
-        )
+        if report is not None:
+            changes = f"{report.changes}\n\n" if report.changes else ""
+            post_summary(
+                job.channel,  # type: ignore[arg-type]
+                job.address,
+                title=report_subject(report),
+                markdown=changes + report.zh_markdown,
+                text=changes + report.zh_text,
+                secret=secret,
+                extra={"year_report": str(report.year), "version": str(report.version)},
+            )
+        else:
+            post_summary(
+                job.channel,  # type: ignore[arg-type]
+                job.address,
+                title=heading(figures, "zh"),
+                markdown=render(figures, lang="zh", fmt="markdown"),
+                text=render(figures, lang="zh", fmt="text"),
+                secret=secret,
+                extra={"campaign_id": figures["campaign"]["id"]},
+            )
     except WebhookRetryableError as exc:
         return Outcome(DeliveryStatus.retrying, str(exc), retry_after=exc.retry_after)
     except WebhookError as exc:

@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from campaigns.audit import record_event
-from campaigns.delivery.sending import DeliveryJob, Outcome
-from campaigns.models import Delivery, DeliveryStatus, Recipient, Summary
+from campaigns.delivery.sending import DeliveryJob, Outcome, YearReportMail
+from campaigns.models import Delivery, DeliveryStatus, Recipient, Summary, YearReportVersion
 
 _CLAIMABLE = (DeliveryStatus.queued, DeliveryStatus.retrying)
 _MAX_ERROR = 1000
@@ -84,8 +85,8 @@ def claim(
         )
         return None
     recipient = session.get(Recipient, delivery.recipient_id)
-    summary = session.get(Summary, delivery.summary_id)
-    assert recipient is not None and summary is not None and delivery.message_id is not None
+    assert recipient is not None and delivery.message_id is not None
+    version, figures, report = _content(delivery, session=session)
     if recovered:
         delivery.last_error = "an earlier attempt stopped before the message was handed over"
     delivery.status = DeliveryStatus.sending
@@ -104,9 +105,36 @@ def claim(
         message_id=delivery.message_id,
         attempt=delivery.attempts,
         claim=delivery.claimed_by,
-        summary_version=summary.version,
-        figures=json.loads(summary.figures),
+        summary_version=version,
+        figures=figures,
+        year_report=report,
     )
+
+
+def _content(
+    delivery: Delivery, *, session: Session
+) -> tuple[int, dict[str, Any], YearReportMail | None]:
+    """What the delivery carries: a summary's figures, or a frozen year's report."""
+    if delivery.summary_id is not None:
+        summary = session.get(Summary, delivery.summary_id)
+        assert summary is not None
+        return summary.version, json.loads(summary.figures), None
+    report = session.get(YearReportVersion, delivery.year_report_id)
+    assert report is not None
+    body = json.loads(report.body)
+    mail = YearReportMail(
+        year=report.year,
+        version=report.version,
+        title=body["title"],
+        zh_text=body["zh_text"],
+        en_text=body["en_text"],
+        zh_html=body["zh_html"],
+        zh_markdown=body["zh_markdown"],
+        changes=report.changes,
+        docx=report.docx,
+        pdf=report.pdf,
+    )
+    return report.version, {}, mail
 
 
 def _later(moment: datetime | None, now: datetime) -> bool:
@@ -197,5 +225,7 @@ def _judge(
 
 
 def campaign_of(delivery: Delivery, *, session: Session) -> str | None:
+    if delivery.summary_id is None:
+        return None
     summary = session.get(Summary, delivery.summary_id)
     return summary.campaign_id if summary else None

@@ -34,6 +34,10 @@ class CampaignSpec:
     last_day: date | None = None
     title: str | None = None
     venue: str | None = None
+    # Who the bureau worked with (联合市直有关部门…) and how (法律宣传进社区、现场咨询):
+    # the year's report names them.
+    partners: str | None = None
+    activity_forms: str | None = None
     targets: Mapping[str, int] = field(default_factory=dict)
     campaign_id: str | None = None
     timezone: str = "Asia/Shanghai"
@@ -94,6 +98,8 @@ def create_campaign(spec: CampaignSpec, *, session: Session, actor: str) -> Camp
         end_at=end_at,
         timezone=spec.timezone,
         venue=spec.venue,
+        partners=spec.partners,
+        activity_forms=spec.activity_forms,
         status=CampaignStatus.scheduled,
         created_at=now,
         updated_at=now,

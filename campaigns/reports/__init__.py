@@ -15,4 +15,9 @@ figures a report gathers). The flow of one report, top to bottom:
 - `gbt9704` — the .docx in the GB/T 9704-2012 layout (python-docx): A4, 37/35/28/26 mm,
   22 × 28, named 公文 fonts in every East-Asian slot, odd/even page numbers, 署名 and 成文日期.
 - `pdf` — the same document typeset by Typst with the Noto SC fonts embedded.
+- `campaign_sheet` — one campaign's 成果统计 in the same layout (`gbt9704.GbtDocument`):
+  title, the summary's narrative, the exact figures' table, signature and date, fitted to
+  one page; the summary email attaches it for a final summary.
+- `versions` — the versions of the year's report as sent: compiled when due, again only
+  when a correction changes what it says, with what changed.
 """

@@ -25,13 +25,18 @@ run and in `w:themeFontLang` (the template's ja-JP makes Word fall back to a Jap
 python-docx #1601); Latin text keeps en-US, as Chinese Word writes it.
 Text is set with python-docx, which escapes it; `year.clean_text` already removed the
 control characters XML cannot hold.
+
+`GbtDocument` is the layout (styles, page, page numbers, title, signature block) that every
+document in this format shares: the year's report here, a campaign's 成果统计 in
+`campaign_sheet`.
 """
 
 from __future__ import annotations
 
 import io
-from datetime import datetime, time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any, Protocol
 
 from campaigns.reports.section import YearReport
 
@@ -180,19 +185,53 @@ def _strip_theme_fonts(root: Any) -> None:
             fonts.attrib.pop(qn(f"w:{attribute}"), None)
 
 
-class _Writer:
-    def __init__(self, report: YearReport) -> None:
+class Signed(Protocol):
+    """What the signature block needs: the 署名 and the 成文日期 as written."""
+
+    @property
+    def signature(self) -> str: ...
+
+    @property
+    def dated_text(self) -> str: ...
+
+
+class GbtDocument:
+    """A document in the GB/T 9704 layout: `start()` sets the styles and the page (with its
+    page numbers); the helpers below add the title, body paragraphs, table cells and the
+    signature block; `save()` sets the properties and gives the bytes."""
+
+    def __init__(self, lang: str) -> None:
         from docx import Document as new_document
 
-        self.report = report
-        self.latin_body = FONT_BODY if report.lang == "zh" else FONT_LATIN_EN
+        self.lang = lang
+        self.latin_body = FONT_BODY if lang == "zh" else FONT_LATIN_EN
         self.doc: Document = new_document()
+
+    def start(self) -> None:
+        """Styles and page set up, the template's empty first paragraph removed."""
+        self._styles()
+        self._page()
+        body = self.doc.paragraphs[0] if self.doc.paragraphs else None
+        if body is not None:
+            body._p.getparent().remove(body._p)
+
+    def save(self, *, title: str, author: str, dated: date, revision: int = 1) -> bytes:
+        props = self.doc.core_properties
+        props.title = title
+        props.author = author
+        props.language = "zh-CN" if self.lang == "zh" else "en-US"
+        props.created = props.modified = datetime.combine(dated, time())
+        props.last_modified_by = author
+        props.revision = revision
+        out = io.BytesIO()
+        self.doc.save(out)
+        return out.getvalue()
 
     # --- styles ------------------------------------------------------------------------
 
     def _fonts(self, east_asia: str) -> tuple[str, str]:
         """(East-Asian, Latin) names: Chinese documents keep one font for every slot."""
-        return east_asia, east_asia if self.report.lang == "zh" else FONT_LATIN_EN
+        return east_asia, east_asia if self.lang == "zh" else FONT_LATIN_EN
 
     def _paragraph_style(
         self,
@@ -394,26 +433,62 @@ class _Writer:
             self._run(paragraph, text, font, size)
         return paragraph
 
-    def _title(self) -> None:
-        """The title centred; one too long for the line breaks after the organisation."""
+    def _title_lines(self, lines: Sequence[str]) -> Paragraph:
+        """The title centred, a line break between `lines`."""
         paragraph = self._paragraph("", STYLE_TITLE, FONT_TITLE, SIZE_TITLE)
-        lines = title_lines(self.report)
         for i, line in enumerate(lines):
             run = self._run(paragraph, line, FONT_TITLE, SIZE_TITLE)
             if i < len(lines) - 1:
                 run.add_break()
+        return paragraph
 
     def _body(self, text: str) -> Paragraph:
         return self._paragraph(text, "Normal", FONT_BODY, SIZE_BODY)
 
-    def _signature(self) -> None:
+    def _signature(self, signed: Signed) -> None:
         from docx.shared import Pt
 
-        report = self.report
-        sig_indent, date_indent = signature_indents(report)
-        for text, indent in ((report.signature, sig_indent), (report.dated_text, date_indent)):
+        sig_indent, date_indent = signature_indents(signed)
+        for text, indent in ((signed.signature, sig_indent), (signed.dated_text, date_indent)):
             paragraph = self._paragraph(text, STYLE_SIGNATURE, FONT_BODY, SIZE_BODY)
             paragraph.paragraph_format.right_indent = Pt(indent)
+
+    def _cell(
+        self,
+        cell: _Cell,
+        text: str,
+        font: str,
+        size: float = SIZE_TABLE,
+        exact_pitch: float | None = None,
+    ) -> Paragraph:
+        """The cell's one paragraph in the table style, `size` text (小四 unless told), at
+        `exact_pitch` when given (a row height the writer can count on)."""
+        from docx.enum.text import WD_LINE_SPACING
+        from docx.shared import Pt
+
+        paragraph: Paragraph = cell.paragraphs[0]
+        for extra in cell.paragraphs[1:]:
+            extra._p.getparent().remove(extra._p)
+        for run in list(paragraph.runs):
+            run._r.getparent().remove(run._r)
+        paragraph.style = self.doc.styles[STYLE_TABLE]
+        if exact_pitch is not None:
+            paragraph.paragraph_format.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+            paragraph.paragraph_format.line_spacing = Pt(exact_pitch)
+        self._run(paragraph, text, font, size)
+        return paragraph
+
+
+class _Writer(GbtDocument):
+    """The year's report: title, heading, body, 附件说明, signature, the appendix table."""
+
+    def __init__(self, report: YearReport) -> None:
+        super().__init__(report.lang)
+        self.report = report
+
+    def _title(self) -> None:
+        """The title centred; one too long for the line breaks after the organisation."""
+        self._title_lines(title_lines(self.report))
 
     def _appendix(self) -> None:
         from docx.enum.table import WD_TABLE_ALIGNMENT
@@ -458,24 +533,11 @@ class _Writer:
             for cell, width in zip(row.cells, widths, strict=True):
                 cell.width = Mm(width)
 
-    def _cell(self, cell: _Cell, text: str, font: str) -> None:
-        paragraph = cell.paragraphs[0]
-        for extra in cell.paragraphs[1:]:
-            extra._p.getparent().remove(extra._p)
-        for run in list(paragraph.runs):
-            run._r.getparent().remove(run._r)
-        paragraph.style = self.doc.styles[STYLE_TABLE]
-        self._run(paragraph, text, font, SIZE_TABLE)
-
     # --- the document ------------------------------------------------------------------
 
     def write(self) -> bytes:
         report = self.report
-        self._styles()
-        self._page()
-        body = self.doc.paragraphs[0] if self.doc.paragraphs else None
-        if body is not None:
-            body._p.getparent().remove(body._p)
+        self.start()
         self._title()
         self._body("")
         heading_style, heading_font = (
@@ -489,36 +551,32 @@ class _Writer:
         self._body("")
         self._body(report.attachment_note)
         self._body("")
-        self._signature()
+        self._signature(report)
         self._appendix()
-        props = self.doc.core_properties
-        props.title = report.title
-        props.author = report.signature
-        props.language = "zh-CN" if report.lang == "zh" else "en-US"
-        props.created = props.modified = datetime.combine(report.dated, time())
-        props.last_modified_by = report.signature
-        props.revision = 1
-        out = io.BytesIO()
-        self.doc.save(out)
-        return out.getvalue()
+        return self.save(title=report.title, author=report.signature, dated=report.dated)
 
 
 def title_lines(report: YearReport) -> tuple[str, ...]:
     """The title as set: one line if it fits, else broken after the organisation (when both
     parts fit), else one paragraph that wraps where it must."""
-    lines = report.title_lines
-    if _text_width(report.title, SIZE_TITLE) <= TEXT_WIDTH_PT:
-        return (report.title,)
-    if all(_text_width(line, SIZE_TITLE) <= TEXT_WIDTH_PT for line in lines):
+    return fit_title(report.title, report.title_lines)
+
+
+def fit_title(title: str, lines: tuple[str, ...]) -> tuple[str, ...]:
+    """`title` on one line if it fits, else as `lines` (when each fits), else one paragraph
+    that wraps where it must."""
+    if text_width(title, SIZE_TITLE) <= TEXT_WIDTH_PT:
+        return (title,)
+    if all(text_width(line, SIZE_TITLE) <= TEXT_WIDTH_PT for line in lines):
         return lines
-    return (report.title,)
+    return (title,)
 
 
-def signature_indents(report: YearReport) -> tuple[float, float]:
+def signature_indents(signed: Signed) -> tuple[float, float]:
     """Right indents (pt) of the 署名 and the 成文日期: the signature two characters from the
     right, the date's first character two characters right of the signature's first."""
-    sig_width = _text_width(report.signature, SIZE_BODY)
-    date_width = _text_width(report.dated_text, SIZE_BODY)
+    sig_width = text_width(signed.signature, SIZE_BODY)
+    date_width = text_width(signed.dated_text, SIZE_BODY)
     two = 2 * SIZE_BODY
     date_indent = sig_width - date_width
     if date_indent < 0:
@@ -526,7 +584,7 @@ def signature_indents(report: YearReport) -> tuple[float, float]:
     return two, date_indent
 
 
-def _text_width(text: str, size: float) -> float:
+def text_width(text: str, size: float) -> float:
     """Width at `size` in points: full-width characters one em, the rest half."""
     return sum(size if ord(ch) > 0x2E7F else size / 2 for ch in text)
 

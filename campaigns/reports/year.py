@@ -177,12 +177,20 @@ def _figures_of(campaign: Campaign, *, session: Session, now: datetime) -> tuple
     return "live", compile_figures(campaign, session=session, now=now)
 
 
+def split_forms(text: str | None) -> tuple[str, ...]:
+    """`create --forms` as typed: 法律宣传进社区、现场咨询 (、，, or ; between them)."""
+    if not text:
+        return ()
+    return tuple(part.strip() for part in re.split(r"[、，,;；]", text) if part.strip())
+
+
 def _entry(
     campaign: Campaign, notes: CampaignNotes | None, *, session: Session, now: datetime
 ) -> CampaignEntry:
     first, last = local_days(campaign)
     partners = notes.partners if notes and notes.partners else campaign.partners
-    forms = tuple(clean_text(f) for f in (notes.forms if notes else ()) if clean_text(f))
+    given = notes.forms if notes and notes.forms else split_forms(campaign.activity_forms)
+    forms = tuple(clean_text(f) for f in given if clean_text(f))
     common: dict[str, Any] = {
         "campaign_id": campaign.id,
         "kind": campaign.kind,

@@ -12,11 +12,18 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from campaigns.delivery.deliveries import create_deliveries, due_deliveries
+from campaigns.delivery.deliveries import (
+    create_deliveries,
+    create_report_deliveries,
+    due_deliveries,
+)
 from campaigns.models import CampaignStatus, Summary
 from campaigns.planning.lifecycle import (
     awaiting_summary,
@@ -24,6 +31,12 @@ from campaigns.planning.lifecycle import (
     due_to_close,
     due_to_open,
     transition,
+)
+from campaigns.reports.versions import (
+    changed_since,
+    compile_year_report,
+    latest_year_report,
+    year_report_due,
 )
 from campaigns.summaries.versions import compile_digest, compile_final_summary
 
@@ -38,6 +51,7 @@ class DispatchResult:
     closed: list[str] = field(default_factory=list)
     reported: list[str] = field(default_factory=list)
     digests: list[str] = field(default_factory=list)
+    year_reports: list[str] = field(default_factory=list)
     deliveries: list[int] = field(default_factory=list)
 
 
@@ -48,11 +62,14 @@ def run_dispatch(
     actor: str = "dispatcher",
     stale_after: timedelta = timedelta(minutes=5),
     digest_at: time | None = None,
+    year_report_on: tuple[int, int] | None = None,
+    zone: ZoneInfo | None = None,
 ) -> DispatchResult:
     """One pass at `now`. Returns the deliveries to enqueue: the caller sends them after commit.
 
     With `digest_at` (campaign-local time of day), running campaigns past it get that
-    day's interim digest.
+    day's interim digest. With `year_report_on` (month, day in `zone`), the past year's
+    report is sent from that day on, and again whenever it would read differently.
     """
     result = DispatchResult()
     with sessions() as session:
@@ -108,9 +125,48 @@ def run_dispatch(
         if compiled is not None:
             result.reported.append(campaign_id)
             result.deliveries += compiled
+    today = now.astimezone(zone or ZoneInfo("Asia/Shanghai")).date()
+    year = year_report_due(today, year_report_on)
+    if year is not None:
+        try:
+            queued_report = compile_year_report_if_changed(sessions, year, now=now, dated=today)
+        except Exception:
+            log.exception("the year's report of %s failed; the next pass retries", year)
+            queued_report = None
+        if queued_report is not None:
+            result.year_reports.append(f"{year} v{queued_report[0]}")
+            result.deliveries += queued_report[1]
     with sessions() as session:
         result.deliveries += due_deliveries(session=session, now=now, stale_after=stale_after)
     return result
+
+
+def compile_year_report_if_changed(
+    sessions: SessionFactory, year: int, *, now: datetime, dated: date, **drafting: Any
+) -> tuple[int, list[int]] | None:
+    """(version, its deliveries) when a new version of `year`'s report was committed, or
+    None: unchanged (or another dispatcher committed the same version first)."""
+    with sessions() as session:
+        latest = latest_year_report(year, session=session)
+        if not changed_since(year, latest.compiled_at if latest else None, session=session):
+            return None
+    return force_year_report(sessions, year, now=now, dated=dated, **drafting)
+
+
+def force_year_report(
+    sessions: SessionFactory, year: int, *, now: datetime, dated: date, **drafting: Any
+) -> tuple[int, list[int]] | None:
+    """Compile a version and its deliveries in one transaction, if the report would read
+    differently from the last version (`campaigns report YEAR --send` calls this directly)."""
+    try:
+        with sessions() as session:
+            report = compile_year_report(year, session=session, now=now, dated=dated, **drafting)
+            if report is None:
+                return None
+            deliveries = create_report_deliveries(report, session=session, now=now)
+            return report.version, [d.id for d in deliveries if d.id is not None]
+    except IntegrityError:
+        return None
 
 
 def compile_and_list(
