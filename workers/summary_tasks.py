@@ -15,7 +15,14 @@ from workers.delivery_tasks import send_delivery
 
 @app.task(name="campaigns.dispatch")
 def dispatch() -> dict[str, Any]:
-    result = run_dispatch(session_scope, now=utcnow(), digest_at=get_settings().digest_at)
+    settings = get_settings()
+    result = run_dispatch(
+        session_scope,
+        now=utcnow(),
+        digest_at=settings.digest_at,
+        year_report_on=settings.year_report_day,
+        zone=settings.zone,
+    )
     # Enqueued only now, after every transaction of the pass has committed.
     for delivery_id in result.deliveries:
         send_delivery.delay(delivery_id)
@@ -24,6 +31,7 @@ def dispatch() -> dict[str, Any]:
         "closed": result.closed,
         "digests": result.digests,
         "reported": result.reported,
+        "year_reports": result.year_reports,
     }
 
 
