@@ -26,7 +26,6 @@ where Redis or PostgreSQL binaries are missing.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -48,7 +47,7 @@ from sqlalchemy import text
 from tests.chaos_harness import CAMPAIGN, LOAD, ScenarioResult, audit, counted, write_load
 from tests.conftest import CAMPAIGNS, Env, create_running_campaign, make_env
 from tests.netns import NetnsError, Network, available
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import PostgresServer, RedisServer, _end, _wait_until_ready
 
 HOSTS = ("db", "w1", "w2", "office")
 WORKER_HOSTS = ("w1", "w2")
@@ -58,40 +57,9 @@ POSTGRES_PORT = 5432
 # capped retry backoff (60 s) have both had their turn, twice over.
 STALL_SECONDS = 180
 SETTLE_TIMEOUT = 600
-_START_TIMEOUT = 30.0
-_STOP_TIMEOUT = 30.0
 
 
 # -- servers on a host ----------------------------------------------------------------------
-
-
-def _wait_ready(
-    name: str, process: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool]
-) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT
-    while not ready():
-        problem = None
-        if process.poll() is not None:
-            problem = f"exited with status {process.returncode} while starting"
-        elif time.monotonic() > deadline:
-            problem = f"did not accept connections within {_START_TIMEOUT:g} s"
-        if problem is not None:
-            _end(process, [])
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-            raise RuntimeError(f"{name} {problem}; end of its log ({log}):\n{tail}")
-        time.sleep(0.05)
-
-
-def _end(process: subprocess.Popen[bytes], harder: list[signal.Signals]) -> None:
-    """Wait for a process asked to stop; send each of `harder`, then SIGKILL, if it lingers."""
-    for sig in [*harder, signal.SIGKILL]:
-        try:
-            process.wait(_STOP_TIMEOUT)
-            return
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(sig)
-    process.wait()
 
 
 def _spawn(command: list[str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
@@ -140,7 +108,7 @@ class HostRedis:
             "--logfile", os.fspath(log),
         ]  # fmt: skip
         self._process = _spawn(command, log, directory)
-        _wait_ready("Redis", self._process, log, self._ping)
+        _wait_until_ready(self._process, log, self._ping, "Redis")
 
     def _ping(self) -> bool:
         client = redis.Redis(
@@ -247,7 +215,7 @@ class HostPostgres:
             "-c", "full_page_writes=off",
         ]  # fmt: skip
         self._process = _spawn(command, log, self._files.directory)
-        _wait_ready("PostgreSQL", self._process, log, self._accepts_connections)
+        _wait_until_ready(self._process, log, self._accepts_connections, "PostgreSQL")
 
     def _accepts_connections(self) -> bool:
         conninfo = f"host={self.address} port={POSTGRES_PORT} user=postgres dbname=postgres"

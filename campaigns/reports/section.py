@@ -28,7 +28,7 @@ from campaigns.reports.year import (
     resolve_groups,
 )
 from campaigns.summaries.numerals import exact_zh, official_en, official_zh
-from campaigns.summaries.prose import en_period, percent, zh_period
+from campaigns.summaries.prose import EN_PHRASES, VAGUE_METRICS, en_period, percent, zh_period
 
 Lang = Literal["zh", "en"]
 Order = Literal["date", "given"]
@@ -52,21 +52,7 @@ _ZH_PHRASES: dict[str, str] = {
     "volunteers": "组织志愿者",
     "funding": "投入经费",
 }
-_EN_PHRASES: dict[str, str] = {
-    "lectures": "held {n} of lectures",
-    "trainings": "ran {n} of training",
-    "trainees": "trained {n}",
-    "legal-services": "provided legal services {n}",
-    "materials": "handed out {n} of publicity materials",
-    "attendance": "drew {n}",
-    "consultations": "answered consultations from {n}",
-    "boards": "displayed {n}",
-    "units": "involved {n}",
-    "volunteers": "mobilised {n} as volunteers",
-    "funding": "spent {n}",
-}
-# The reference writes trainees as a band (培训干部群众数百人).
-_VAGUE = frozenset({"trainees"})
+
 # The year's lead and closing sentences: reach and money, the rest is in the paragraphs.
 LEAD_METRICS = ("materials", "attendance", "consultations", "funding")
 # How the reference names the observances in running text.
@@ -219,12 +205,12 @@ def _en_when(e: CampaignEntry) -> str:
 
 
 def _zh_figure(m: MetricFigure, value: int, *, exact: bool) -> str:
-    vague = not exact and m.metric_id in _VAGUE
+    vague = not exact and m.metric_id in VAGUE_METRICS
     return official_zh(value, m.unit, exact=exact, money=m.money, vague=vague)
 
 
 def _en_figure(m: MetricFigure, value: int, *, exact: bool) -> str:
-    vague = not exact and m.metric_id in _VAGUE
+    vague = not exact and m.metric_id in VAGUE_METRICS
     return official_en(value, m.unit_en, exact=exact, money=m.money, vague=vague)
 
 
@@ -234,7 +220,7 @@ def _zh_clause(m: MetricFigure, value: int, *, exact: bool) -> str:
 
 def _en_clause(m: MetricFigure, value: int, *, exact: bool) -> str:
     figure = _en_figure(m, value, exact=exact)
-    return _EN_PHRASES.get(m.metric_id, f"recorded {{n}} ({m.en})").format(n=figure)
+    return EN_PHRASES.get(m.metric_id, f"recorded {{n}} ({m.en})").format(n=figure)
 
 
 def _stated(e: CampaignEntry) -> list[MetricFigure]:

@@ -34,8 +34,8 @@ _ZH_PHRASES: dict[str, str] = {
     "funding": "经费投入",
 }
 # The report writes trainees as a band (培训干部群众数百人), not as 200余人.
-_VAGUE = frozenset({"trainees"})
-_EN_PHRASES: dict[str, str] = {
+VAGUE_METRICS = frozenset({"trainees"})
+EN_PHRASES: dict[str, str] = {
     "lectures": "held {n} of lectures",
     "trainings": "ran {n} of training",
     "trainees": "trained {n}",
@@ -91,7 +91,7 @@ def _reported(figures: Figures) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _zh_figure(metric_id: str, m: dict[str, Any], value: int, *, exact: bool) -> str:
-    vague = not exact and metric_id in _VAGUE
+    vague = not exact and metric_id in VAGUE_METRICS
     return official_zh(value, m["unit"], exact=exact, money=m["money"], vague=vague)
 
 
@@ -110,9 +110,9 @@ def _en_clauses(figures: Figures, values: dict[str, int], *, exact: bool) -> lis
     for metric_id, m in figures["metrics"].items():
         value = values.get(metric_id, 0)
         if value:
-            vague = not exact and metric_id in _VAGUE
+            vague = not exact and metric_id in VAGUE_METRICS
             figure = official_en(value, m["unit_en"], exact=exact, money=m["money"], vague=vague)
-            phrase = _EN_PHRASES.get(metric_id, f"recorded {{n}} ({m['en']})")
+            phrase = EN_PHRASES.get(metric_id, f"recorded {{n}} ({m['en']})")
             clauses.append(phrase.format(n=figure))
     return clauses
 
