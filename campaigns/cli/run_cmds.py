@@ -90,6 +90,7 @@ def demo(
     for email in result.emails:
         typer.echo(f"  {email}")
     typer.echo(f"chart of {result.shown_id}: {result.chart}")
+    typer.echo(f"the year's report (GB/T 9704 .docx, `campaigns report`): {result.year_report}")
     typer.echo(f"serve log: {result.serve_log}")
     typer.echo(f"demo finished in {result.seconds:.1f} s; data dir {result.data_dir}")
 

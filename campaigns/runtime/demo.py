@@ -67,6 +67,7 @@ class DemoResult:
     summary_zh: str
     emails: list[Path]
     chart: Path
+    year_report: Path
     serve_log: Path
     seconds: float
 
@@ -120,6 +121,7 @@ def run_demo(
         # Drawn while serve shuts down (the block's end waits for it).
         serve_process.send_signal(signal.SIGTERM)
         chart = _draw_chart(data_dir, ids[SHOWN_KIND], figures)
+        year_report = _write_year_report(data_dir, int(figures["campaign"]["year"]))
     say("campaigns serve stopped")
     return DemoResult(
         data_dir=data_dir,
@@ -127,6 +129,7 @@ def run_demo(
         summary_zh=_render_zh(figures),
         emails=sorted((data_dir / "outbox").glob("*.eml")),
         chart=chart,
+        year_report=year_report,
         serve_log=serve_log,
         seconds=time.monotonic() - started,
     )
@@ -320,6 +323,17 @@ def _draw_chart(data_dir: Path, campaign_id: str, figures: dict[str, Any]) -> Pa
     return render_daily_chart(
         chart_series(figures), title=heading(figures, "zh"), path=charts / f"{campaign_id}.png"
     )
+
+
+def _write_year_report(data_dir: Path, year: int) -> Path:
+    """The year's section of the four reported campaigns, as `campaigns report` writes it."""
+    from campaigns.db import session_scope
+    from campaigns.reports.render import render_year_report
+
+    path = data_dir / f"year-report-{year}.docx"
+    with session_scope() as session:
+        path.write_bytes(render_year_report(year, session=session, fmt="docx"))
+    return path
 
 
 def _render_zh(figures: dict[str, Any]) -> str:
