@@ -1,6 +1,8 @@
 """Hypothesis-generated import files through the real CLI and a real worker: every run ends
 in a clean import or a clear error, and the database holds exactly what it held before plus
-the rows the generator knows to be acceptable. Nothing partial, nothing twice."""
+the rows the generator knows to be acceptable. Nothing partial, nothing twice. Long tables
+(a row per tally) and wide 统计表 sheets (a row per activity: titles, 填报单位 lines, blank
+rows, empty and "-" cells, 合计 rows right, wrong or as formulas, merged cells, footers)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import io
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -221,6 +224,191 @@ def test_generated_file_imports_cleanly_or_fails_cleanly(
             if line.strip()
         ), result.stderr
         assert after == before
+
+
+# --- wide sheets ------------------------------------------------------------------------------
+
+# (header, what one unit of a cell is in the stored unit)
+WIDE_METRICS = [
+    ("发放宣传资料（份）", 1),
+    ("展板", 1),
+    ("咨询人次", 1),
+    ("参加人次", 1),
+    ("经费（万元）", 10_000),
+]
+NO_VALUE = ["", "-", "—", "/"]
+
+
+@dataclass(frozen=True)
+class Activity:
+    cells: tuple[object, ...]  # one per metric column
+    when: str
+    venue: str
+    good: tuple[int, ...]  # the stored figure of each good cell (0: none)
+    bad: bool
+
+
+@st.composite
+def activity(draw: st.DrawFn, scales: tuple[int, ...]) -> Activity:
+    cells: list[object] = []
+    good: list[int] = []
+    bad = False
+    for scale in scales:
+        kind = draw(st.sampled_from(["none", "zero", "int", "text", "int", "int", "bad"]))
+        if kind == "none":
+            cells.append(draw(st.sampled_from(NO_VALUE)))
+            good.append(0)
+        elif kind == "zero":
+            cells.append(draw(st.sampled_from([0, "0"])))
+            good.append(0)
+        elif kind == "bad":
+            cells.append(draw(st.sampled_from(["很多", -3, "-3", "1.2.3", "五百"])))
+            good.append(0)
+            bad = True
+        elif scale == 1:
+            number = draw(st.integers(1, 10**6))
+            cells.append(number if kind == "int" else f"{number:,}")
+            good.append(number)
+        else:  # 万元 to the yuan
+            yuan = draw(st.integers(1, 10**7))
+            cells.append(str(Decimal(yuan) / scale) if kind == "text" else yuan / scale)
+            good.append(yuan)
+    when = draw(
+        st.sampled_from(["2019-04-20", "2019/4/22", "2019年4月26日", "", "2019-05-30", "next week"])
+    )
+    late = when in ("2019-05-30", "next week")
+    # A row with nothing counted is no activity: its date is not checked.
+    bad = bad or (late and any(good))
+    return Activity(tuple(cells), when, f"广场{_key()}", tuple(good), bad)
+
+
+@dataclass(frozen=True)
+class WideSheet:
+    rows: list[list[object]]
+    merged: list[str]
+    activities: list[Activity]
+    total: str  # "none", "right", "wrong", "formula"
+
+
+@st.composite
+def wide_sheet(draw: st.DrawFn, *, workbook: bool) -> WideSheet:
+    chosen = draw(st.lists(st.sampled_from(WIDE_METRICS), min_size=1, max_size=5, unique=True))
+    scales = tuple(scale for _, scale in chosen)
+    header: list[object] = ["序号", "活动日期", "活动地点", *(name for name, _ in chosen), "备注"]
+    rows: list[list[object]] = []
+    merged: list[str] = []
+    last = chr(ord("A") + len(header) - 1)
+    if draw(st.booleans()):
+        rows.append(["2019年世界知识产权日宣传活动情况统计表"])
+        merged.append(f"A1:{last}1")
+    if draw(st.booleans()):
+        rows.append(["填报单位：浚县司法局（盖章）", "", "", "填报日期：2019年4月27日"])
+    if draw(st.booleans()):
+        rows.append([])
+    rows.append(header)
+    header_row = len(rows)
+    activities = draw(st.lists(activity(scales), max_size=10))
+    merged_down = False
+    for number, one in enumerate(activities, 1):
+        if draw(st.booleans()) and draw(st.booleans()):
+            rows.append([])  # a blank row between activities
+        rows.append([number, one.when, one.venue, *one.cells, draw(st.sampled_from(["", "上午"]))])
+        # A 备注 merged over two rows (never two such ranges overlapping).
+        merge = workbook and not merged_down and draw(st.booleans()) and draw(st.booleans())
+        if merge:
+            merged.append(f"{last}{len(rows)}:{last}{len(rows) + 1}")
+            if number == len(activities):
+                rows.append([])
+        merged_down = merge
+    total = draw(st.sampled_from(["none", "right", "wrong", *(["formula"] if workbook else [])]))
+    if total != "none":
+        sums: list[object] = []
+        for column, scale in enumerate(scales):
+            stored = sum(one.good[column] for one in activities if not one.bad)
+            if total == "wrong" and column == 0:
+                stored += scale
+            figure = Decimal(stored) / scale
+            if total == "formula":
+                letter = chr(ord("D") + column)
+                sums.append(f"=SUM({letter}{header_row + 1}:{letter}{len(rows)})")
+            elif scale == 1:
+                sums.append(int(figure))
+            else:
+                sums.append(float(figure) if workbook else str(figure))
+        rows.append(["合计", "", "", *sums, ""])
+    if draw(st.booleans()):
+        rows.append(["填表人：王五", "", "审核人：赵六", "", "联系电话：0392-5512345"])
+    return WideSheet(rows, merged, activities, total)
+
+
+def _write_wide(path: Path, sheet: WideSheet, *, fmt: str) -> None:
+    if fmt == "xlsx":
+        book = Workbook()
+        page = book.active
+        assert page is not None
+        for line in sheet.rows:
+            page.append(line)
+        for cells in sheet.merged:
+            page.merge_cells(cells)
+        book.save(path)
+        return
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(sheet.rows)
+    path.write_bytes(buffer.getvalue().encode("gb18030" if fmt == "gb18030" else "utf-8-sig"))
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    data=st.data(),
+    fmt=st.sampled_from(["xlsx", "xlsx", "bom", "gb18030"]),
+    skip_invalid=st.booleans(),
+    trust_rows=st.booleans(),
+)
+def test_generated_wide_sheet_imports_exactly_or_fails_cleanly(
+    installed: Env,
+    tmp_path_factory: pytest.TempPathFactory,
+    data: st.DataObject,
+    fmt: str,
+    skip_invalid: bool,
+    trust_rows: bool,
+) -> None:
+    env = installed
+    sheet = data.draw(wide_sheet(workbook=fmt == "xlsx"))
+    path = tmp_path_factory.mktemp("wide") / ("统计表.xlsx" if fmt == "xlsx" else "统计表.csv")
+    _write_wide(path, sheet, fmt=fmt)
+    before = _stored(env)
+    args = ["import", CAMPAIGN, str(path), "--wait", "--timeout", "120"]
+    if skip_invalid:
+        args.append("--skip-invalid")
+    if trust_rows:
+        args.append("--trust-rows")
+    result = env.run(*args)
+    assert "Traceback" not in result.stderr + result.stdout
+    after = _stored(env)
+    good = [n for one in sheet.activities if not one.bad for n in one.good if n]
+    bad = any(one.bad for one in sheet.activities)
+    # A 合计 is checked only when no row of the sheet failed; a formula has no value here.
+    mismatch = sheet.total == "wrong" and not bad and not trust_rows
+    if not sheet.activities or (bad and not skip_invalid) or mismatch or (bad and not good):
+        assert result.returncode == 1, result.stdout
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        assert lines and all(line.startswith("campaigns: ") for line in lines), result.stderr
+        if mismatch and sheet.activities:
+            assert "合计" in result.stderr and "--trust-rows" in result.stderr
+        assert after == before
+        return
+    assert result.returncode == 0, result.stderr
+    assert (after[0] - before[0], after[1] - before[1]) == (len(good), sum(good))
+    if sheet.total == "formula" and good and not bad:
+        assert "not checked" in result.stdout
+    if good:
+        again = env.run(*args)  # the same file again adds nothing
+        assert again.returncode == 0, again.stderr
+        assert _stored(env) == after
 
 
 @pytest.mark.parametrize(

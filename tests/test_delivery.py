@@ -242,7 +242,10 @@ def test_outbox_mode_writes_one_complete_message_per_recipient(installation: Ins
         f"{inst.campaign_id}-v1-成果统计.docx",
     }
     workbook = load_workbook(io.BytesIO(attachments[f"{inst.campaign_id}.xlsx"].get_content()))
-    header = [cell.value for cell in next(workbook.worksheets[0].iter_rows(max_row=1))]
+    # Row 1 is the title, row 2 the as-of line, row 3 the header.
+    sheet = workbook.worksheets[0]
+    assert "世界知识产权日" in str(sheet["A1"].value), sheet["A1"].value
+    header = [cell.value for cell in next(sheet.iter_rows(min_row=3, max_row=3))]
     assert header[:3] == ["指标", "合计", "单位"]
     csv_text = attachments[f"{inst.campaign_id}.csv"].get_content()
     csv_text = csv_text.decode("utf-8-sig") if isinstance(csv_text, bytes) else csv_text

@@ -399,8 +399,8 @@ def test_missing_required_header(tmp_path: Path) -> None:
     with pytest.raises(ImportFileError) as caught:
         read(path)
     assert str(caught.value) == (
-        "t.csv: no header row with the required columns metric/指标, quantity/数量"
-        " (first row has: 'metric', 'amount')"
+        "t.csv: no header row with the required columns metric/指标, quantity/数量,"
+        " nor one naming metrics such as 宣传资料（份） (first row has: 'metric', 'amount')"
     )
 
 
@@ -424,7 +424,7 @@ def test_header_without_rows(tmp_path: Path) -> None:
         read(path)
 
 
-@pytest.mark.parametrize("name", ["tallies.xls", "tallies.txt", "tallies"])
+@pytest.mark.parametrize("name", ["tallies.numbers", "tallies.txt", "tallies"])
 def test_unsupported_extension(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text("metric,quantity\nmaterials,3\n", encoding="utf-8")
@@ -439,6 +439,11 @@ def test_unreadable_files(tmp_path: Path) -> None:
     not_a_workbook.write_text("metric,quantity\n", encoding="utf-8")
     with pytest.raises(ImportFileError, match=r"^t\.xlsx: not a readable \.xlsx workbook"):
         read(not_a_workbook)
+    for suffix in (".xls", ".ods"):
+        text_named_so = not_a_workbook.rename(not_a_workbook.with_suffix(suffix))
+        with pytest.raises(ImportFileError, match=rf"^t\{suffix}: not a readable \{suffix} "):
+            read(text_named_so)
+        not_a_workbook = text_named_so
     workbook_named_csv = tmp_path / "w.csv"
     write_xlsx(tmp_path / "w.xlsx", [["metric", "quantity"]]).rename(workbook_named_csv)
     with pytest.raises(ImportFileError, match=r"^w\.csv: an Excel workbook, not CSV"):
@@ -501,7 +506,7 @@ def test_write_rejects_is_readable_and_neutralised(tmp_path: Path) -> None:
     )
     report = read(source)
 
-    target = write_rejects(report, source)
+    (target,) = write_rejects(report, source)
 
     assert target == tmp_path / "tallies.rejects.csv"
     assert target.read_bytes().startswith(b"\xef\xbb\xbf")
@@ -528,7 +533,7 @@ def test_write_rejects_of_an_xlsx_keeps_extra_cells(tmp_path: Path) -> None:
     )
     report = read(source)
 
-    target = write_rejects(report, source)
+    (target,) = write_rejects(report, source)
 
     with target.open(encoding="utf-8-sig", newline="") as file:
         assert list(csv.reader(file)) == [

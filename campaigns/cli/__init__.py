@@ -8,6 +8,7 @@ database is opened until a command needs one.
 - `tally_cmds` — log, correct, import.
 - `summary_cmds` — summary, summaries, digest.
 - `report_cmds` — report: the year's publicity section (GB/T 9704 .docx, PDF, text).
+- `template_cmds` — template: a campaign's fill-in 统计表 (.xlsx) for the counties.
 - `delivery_cmds`, `recipients_cmds` — deliveries, resend; recipients.
 - `run_cmds` — worker, beat, serve, demo.
 - `deadletter_cmds` — dead-letters.
@@ -35,6 +36,7 @@ def build_app() -> typer.Typer:
         run_cmds,
         summary_cmds,
         tally_cmds,
+        template_cmds,
     )
 
     app = typer.Typer(
@@ -44,7 +46,16 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
-    for group in (planning_cmds, tally_cmds, summary_cmds, report_cmds, delivery_cmds, run_cmds):
+    groups = (
+        planning_cmds,
+        tally_cmds,
+        template_cmds,
+        summary_cmds,
+        report_cmds,
+        delivery_cmds,
+        run_cmds,
+    )
+    for group in groups:
         app.add_typer(group.app)
     app.add_typer(recipients_cmds.app, name="recipients", help="Who receives summaries.")
     app.add_typer(deadletter_cmds.app, name="dead-letters", help="Quarantined task messages.")

@@ -16,6 +16,7 @@ from campaigns.cli.progress import Progress
 
 if TYPE_CHECKING:
     from campaigns.tallies.encoding import NewTally
+    from campaigns.tallies.sheets.reader import ImportReport
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -276,8 +277,16 @@ def import_(
         bool, typer.Option("--wait", help="Wait until every tally is counted.")
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 600.0,
+    trust_rows: Annotated[
+        bool,
+        typer.Option(
+            "--trust-rows",
+            help="Import the rows as they are when a 合计/小计 row disagrees with them.",
+        ),
+    ] = False,
 ) -> None:
-    """Import tallies from a CSV or .xlsx file (UTF-8, UTF-8 with BOM or GB18030)."""
+    """Import tallies from a CSV file (UTF-8, UTF-8 with BOM or GB18030) or a workbook
+    (.xlsx, .xls, .ods: every sheet with a tally table), long or wide (统计表) layout."""
     from campaigns.cli.publish import PublishInterruptedError, publish_tallies, wait_for_batch
     from campaigns.errors import ConflictError, InvalidInputError
     from campaigns.planning.campaigns import get_campaign, metric_catalogue
@@ -311,27 +320,43 @@ def import_(
     # The rows live until the end: spare them the collector's rescans while chunks are made.
     gc.freeze()
     good, bad = len(report.accepted), len(report.errors)
+    for line in _sheet_lines(name, report):
+        _say(line)
     for error in report.errors:
         print(f"campaigns: {error}", file=sys.stderr)
+    if report.mismatches and not trust_rows:
+        for mismatch in report.mismatches:
+            print(f"campaigns: {mismatch}", file=sys.stderr)
+    for mismatch in report.mismatches if trust_rows else ():
+        _say(f"{mismatch} (--trust-rows: the rows are imported as they are)")
+    rows_bad, rows_good = report.bad_rows, report.total_rows - report.bad_rows
     if bad and not skip_invalid:
-        rows_bad = report.total_rows - good
         raise InvalidInputError(
             f"{name}: {rows_bad:,} bad rows ({bad:,} errors); nothing stored "
             "(fix them, or --skip-invalid to store the good rows)"
         )
+    if report.mismatches and not trust_rows:
+        count = len(report.mismatches)
+        raise InvalidInputError(
+            f"{name}: {count:,} total cell(s) disagree with their rows; nothing stored"
+            " (fix the sheet, or --trust-rows to import the rows as they are)"
+        )
+    tallies = "" if good == rows_good else f" ({good:,} tallies)"
     if dry_run:
         console().print(
-            f"{name}: {good:,} valid rows, {report.total_rows - good:,} bad"
-            " (dry run: nothing stored)"
+            f"{name}: {rows_good:,} valid rows{tallies}, {rows_bad:,} bad (dry run: nothing stored)"
         )
         return
     if bad:
-        rejects = write_rejects(report, file)
+        rejects = ", ".join(map(str, write_rejects(report, file)))
         if not good:
             raise InvalidInputError(
                 f"{name}: no valid rows; nothing stored (bad rows written to {rejects})"
             )
-        console().print(f"{name}: {report.total_rows - good:,} bad rows written to {rejects}")
+        console().print(f"{name}: {rows_bad:,} bad rows written to {rejects}")
+    if not good:
+        console().print(f"{name}: nothing to count: every figure is empty, '-' or 0")
+        return
     digest = file_digest(file)
     if not bad:
         with session() as s:
@@ -379,6 +404,27 @@ def import_(
     console().print(
         f"{name}: {progress.stored:,} new, {progress.already_counted:,} already counted"
     )
+
+
+def _sheet_lines(name: str, report: ImportReport) -> list[str]:
+    """What the file held, a line a sheet: shown for workbooks and wide sheets (a long CSV
+    file says nothing more than it always did)."""
+    lines: list[str] = []
+    for sheet in report.sheets:
+        if sheet.name is None and sheet.layout == "long" and sheet.unit_text is None:
+            continue
+        where = name if sheet.name is None else f"{name} [{sheet.name}]"
+        tallies = f", {sheet.tallies:,} tallies" if sheet.layout == "wide" else ""
+        line = (
+            f"{where}: {sheet.layout} table, header row {sheet.header_row},"
+            f" {sheet.rows:,} rows{tallies}"
+        )
+        if sheet.unit_from == "填报单位":
+            line += f"; 填报单位: {sheet.unit_text}"
+        lines.append(line)
+    lines += [f"{name} [{sheet.name}]: skipped ({sheet.why})" for sheet in report.skipped]
+    lines += report.warnings
+    return lines
 
 
 # A progress bar from about a few thousand rows on.

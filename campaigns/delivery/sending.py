@@ -114,7 +114,9 @@ def attachments(
             ("汇总", headers, rows),
             ("按日", ["指标", "日期", "合计"], day_rows),
             ("按地点", ["指标", "地点", "合计"], venue_rows),
-        ]
+        ],
+        title=heading(figures, "zh"),
+        as_of=figures.get("as_of"),
     )
     stem = figures["campaign"]["id"]
     files = [

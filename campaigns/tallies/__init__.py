@@ -9,4 +9,5 @@
 - `repeats` — the same `log` typed again: found by a digest of what was typed, counted once.
 - `sweeper` — chunks published but not yet stored, and the sweep that re-publishes them.
 - `totals` — running totals per metric from the rollups.
+- `templates` — the fill-in 统计表 (.xlsx, wide layout) a campaign sends its counties; pure.
 """

@@ -2,7 +2,10 @@
 
 Derived keys are made here, from the campaign, a row's values and its number: importing the
 same file twice gives the same keys (so it counts once), and two identical rows at different
-positions are two tallies.
+positions are two tallies. A tally's `place` is part of its key when it is not empty: the
+column of a wide sheet's cell and the sheet (but for the first), so that the cells of one row,
+and the same row of two sheets, are tallies of their own; CSV files and the first sheet of a
+long workbook keep the keys they always had.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ class AcceptedRows:
     note: list[str | None] = dataclass_field(default_factory=list)
     # The `key` column's text, "" where the key is to be derived (see `keys`).
     given_key: list[str] = dataclass_field(default_factory=list)
+    # Where in the file beyond the row: "" for CSV and a long first sheet, else the sheet
+    # (but for the first) and a wide sheet's column, such as "E" or "浚县!E".
+    place: list[str] = dataclass_field(default_factory=list)
     campaign_id: str = ""
     # Times as ISO text, as keys spell them (bounded like the caches of validation).
     _isos: dict[datetime | None, str] = dataclass_field(
@@ -91,6 +97,11 @@ class AcceptedRows:
             part = column[start:stop]
             return map(_EMPTY_IF_NONE.get, part, part)  # type: ignore[arg-type]
 
+        numbers: Iterator[str] = map(str, self.row[start:stop])
+        places = self.place[start:stop]
+        if any(places):
+            numbers = map(_positioned, numbers, places)
+
         derived = map(
             blake2b.hexdigest,
             map(
@@ -108,7 +119,7 @@ class AcceptedRows:
                             map(isos.__getitem__, moments),
                             texts(self.recorded_by),
                             texts(self.note),
-                            map(str, self.row[start:stop]),
+                            numbers,
                         ),
                     ),
                 ),
@@ -127,6 +138,10 @@ class AcceptedRows:
             for set_field, values in zip(_SLOTS, columns, strict=True):
                 deque(map(set_field, tallies, values), maxlen=0)
         return tallies
+
+
+def _positioned(number: str, place: str) -> str:
+    return f"{number}{_KEY_SEPARATOR}{place}" if place else number
 
 
 @contextmanager

@@ -41,3 +41,13 @@ def is_blank_cell(value: object) -> bool:
 
 def is_blank(cells: Cells) -> bool:
     return not any(cell is not None and (type(cell) is not str or cell.strip()) for cell in cells)
+
+
+def column_letter(index: int) -> str:
+    """The spreadsheet letter of the column at 0-based `index`: A, …, Z, AA, …"""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters

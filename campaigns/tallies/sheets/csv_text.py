@@ -44,7 +44,9 @@ def csv_text(path: Path) -> str:
     except OSError as error:
         raise ImportFileError(f"{name}: cannot read the file ({error.strerror})") from None
     if data.startswith(b"PK\x03\x04"):
-        raise ImportFileError(f"{name}: an Excel workbook, not CSV; name it .xlsx")
+        raise ImportFileError(f"{name}: an Excel workbook, not CSV; name it .xlsx (or .ods)")
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise ImportFileError(f"{name}: an old Excel workbook, not CSV; name it .xls")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise ImportFileError(
             f"{name}: UTF-16 text is not supported; save it as 'CSV UTF-8' in Excel"

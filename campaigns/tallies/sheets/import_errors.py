@@ -20,11 +20,18 @@ class RowError:
     row: int
     column: str
     reason: str
+    # The sheet of a workbook; None for CSV.
+    sheet: str | None = None
+
+    @property
+    def place(self) -> str:
+        """ "FILE" or "FILE [sheet]"."""
+        return self.file if self.sheet is None else f"{self.file} [{self.sheet}]"
 
     def __str__(self) -> str:
         # A row-wide problem (cells beyond the header) has no single column to name.
         where = f"row {self.row}, column {self.column}" if self.column else f"row {self.row}"
-        return f"{self.file}: {where}: {self.reason}"
+        return f"{self.place}: {where}: {self.reason}"
 
 
 class CellError(Exception):

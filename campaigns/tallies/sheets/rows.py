@@ -52,9 +52,15 @@ class RowChecker(CellParser):
         window: tuple[datetime, datetime] | None,
         max_quantity: int,
         max_cell_chars: int,
+        sheet: str | None = None,
+        accepted: AcceptedRows | None = None,
+        place: str = "",
     ) -> None:
         self.file = file
-        self.accepted = AcceptedRows(campaign_id=campaign_id)
+        self.sheet = sheet
+        self.accepted = accepted if accepted is not None else AcceptedRows(campaign_id=campaign_id)
+        self._first_accepted = len(self.accepted)
+        self._place = place
         self.errors: list[RowError] = []
         self.failed_rows = 0
         super().__init__(
@@ -85,7 +91,12 @@ class RowChecker(CellParser):
 
     @property
     def total(self) -> int:
-        return len(self.accepted) + self.failed_rows
+        """Rows read so far (accepted and failed)."""
+        return len(self.accepted) - self._first_accepted + self.failed_rows
+
+    @property
+    def tallies(self) -> int:
+        return len(self.accepted) - self._first_accepted
 
     def check_cells(self, first: int, rows: list[Cells]) -> None:
         for row, cells in enumerate(rows, first):
@@ -147,6 +158,7 @@ class RowChecker(CellParser):
         accepted.recorded_by.extend(self._shared(texts, "recorded_by", len(numbers)))
         accepted.note.extend(self._shared(texts, "note", len(numbers)))
         accepted.given_key.extend(repeat("", len(numbers)) if given is None else given)
+        accepted.place.extend(repeat(self._place, len(numbers)))
         self._keys.update(zip(named, compress(numbers, given or ()), strict=True))
         return True
 
@@ -181,7 +193,7 @@ class RowChecker(CellParser):
             try:
                 values[slot] = parse(cells[index])
             except CellError as error:
-                errors.append(RowError(self.file, row, column, error.reason))
+                errors.append(RowError(self.file, row, column, error.reason, self.sheet))
         metric, quantity, item, venue, occurred, recorded_by, note, key = values
         if count > self._width and self._extra_cells_are_errors:
             extra = sum(1 for cell in cells[self._width :] if not is_blank_cell(cell))
@@ -193,13 +205,14 @@ class RowChecker(CellParser):
                         "",
                         f"{extra} filled cell(s) beyond the last column of the header"
                         " (a value with a comma, like 1,200, must be in quotes)",
+                        self.sheet,
                     )
                 )
         if key is not None:
             first = self._keys.setdefault(key, row)
             if first != row:
                 reason = f"duplicate key {show(key)} (first on row {first})"
-                errors.append(RowError(self.file, row, self._key_column, reason))
+                errors.append(RowError(self.file, row, self._key_column, reason, self.sheet))
         if errors or metric is None or quantity is None:
             self.errors.extend(errors)
             self.failed_rows += 1
@@ -215,6 +228,7 @@ class RowChecker(CellParser):
         accepted.recorded_by.append(self._share(recorded_by))
         accepted.note.append(self._share(note))
         accepted.given_key.append(key or "")
+        accepted.place.append(self._place)
 
 
 def _known(
