@@ -28,7 +28,14 @@ from campaigns.reports.year import (
     resolve_groups,
 )
 from campaigns.summaries.numerals import exact_zh, official_en, official_zh
-from campaigns.summaries.prose import EN_PHRASES, VAGUE_METRICS, en_period, percent, zh_period
+from campaigns.summaries.prose import (
+    EN_PHRASES,
+    VAGUE_METRICS,
+    ZH_PHRASES,
+    en_period,
+    percent,
+    zh_period,
+)
 
 Lang = Literal["zh", "en"]
 Order = Literal["date", "given"]
@@ -38,20 +45,9 @@ DEFAULT_HEADING: dict[Lang, str] = {
     "en": "1. Stepping up legal publicity and public awareness of the law",
 }
 
-# The words before each figure, as the reference writes them: verbs that fit the metric.
-_ZH_PHRASES: dict[str, str] = {
-    "lectures": "组织讲座",
-    "trainings": "举办培训",
-    "trainees": "培训干部群众",
-    "legal-services": "提供法律服务",
-    "materials": "发放宣传资料",
-    "attendance": "参与群众",
-    "consultations": "接受群众咨询",
-    "boards": "展出展板",
-    "units": "参加活动的单位",
-    "volunteers": "组织志愿者",
-    "funding": "投入经费",
-}
+# The words before each figure, as the reference writes them: the summaries' verbs, but
+# 投入经费 where a summary says 经费投入 (the year's lead sentence reads 投入经费X万元).
+_ZH_PHRASES: dict[str, str] = {**ZH_PHRASES, "funding": "投入经费"}
 
 # The year's lead and closing sentences: reach and money, the rest is in the paragraphs.
 LEAD_METRICS = ("materials", "attendance", "consultations", "funding")

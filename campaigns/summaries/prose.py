@@ -20,7 +20,7 @@ Lang = Literal["zh", "en"]
 Figures = dict[str, Any]
 
 # How the report phrases each metric: the words before the figure.
-_ZH_PHRASES: dict[str, str] = {
+ZH_PHRASES: dict[str, str] = {
     "lectures": "组织讲座",
     "trainings": "举办培训",
     "trainees": "培训干部群众",
@@ -100,7 +100,7 @@ def _zh_clauses(figures: Figures, values: dict[str, int], *, exact: bool) -> lis
     for metric_id, m in figures["metrics"].items():
         value = values.get(metric_id, 0)
         if value:
-            phrase = _ZH_PHRASES.get(metric_id, m["zh"])
+            phrase = ZH_PHRASES.get(metric_id, m["zh"])
             clauses.append(phrase + _zh_figure(metric_id, m, value, exact=exact))
     return clauses
 
