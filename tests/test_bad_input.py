@@ -115,3 +115,22 @@ def test_log_without_a_broker_says_how_to_start_one(planned: Env) -> None:
     assert result.returncode == 1
     assert "campaigns serve" in result.stderr
     assert _snapshot(planned) == before
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CAMPAIGNS_YEAR_REPORT_ON", "13-40"),
+        ("CAMPAIGNS_SWEEP_AFTER_SECONDS", "-1"),
+        ("CAMPAIGNS_DIGEST_TIME", "evening"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(planned: Env, variable: str, value: str) -> None:
+    before = _snapshot(planned)
+    planned.vars[variable] = value
+    result = planned.run("list")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith(f"campaigns: bad setting: {variable}:")
+    del planned.vars[variable]
+    assert _snapshot(planned) == before

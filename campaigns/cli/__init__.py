@@ -82,6 +82,15 @@ def main() -> None:
         message = format_message() if callable(format_message) else str(exc)
         fail(" ".join(message.split()), getattr(exc, "exit_code", 2))
     except Exception as exc:
+        errors = getattr(exc, "errors", None)
+        if type(exc).__name__ == "ValidationError" and callable(errors):
+            # A bad CAMPAIGNS_* setting (pydantic-settings): name it, in one line.
+            problems = [
+                f"CAMPAIGNS_{'_'.join(map(str, e['loc'])).upper()}: "
+                + str(e["msg"]).removeprefix("Value error, ")
+                for e in errors()
+            ]
+            fail("bad setting: " + "; ".join(problems))
         if type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "redis", "kombu"):
             # Unreachable services are the operator's problem, not a bug: say which.
             first_line = (
