@@ -1,5 +1,6 @@
-"""The tables: campaigns and their targets, tallies and their rollups, recipients,
-summaries, deliveries, and the domain-event log that doubles as the audit trail.
+"""The tables: campaigns and their targets, the reporting units and who takes part, tallies
+and their rollups, recipients, summaries, reminders, deliveries, and the domain-event log
+that doubles as the audit trail.
 
 Times are stored as naive UTC (`UTCDateTime` adds the zone back on the way out), so
 SQLite and PostgreSQL hold the same values; local dates are derived with the campaign's
@@ -77,8 +78,50 @@ class Campaign(SQLModel, table=True):
     # names them.
     activity_forms: str | None = Field(default=None, max_length=500)
     status: str = Field(default=CampaignStatus.scheduled, max_length=16, index=True)
+    # The local midnight after the last day the units' reports are accepted (填报截止); unset:
+    # the end itself (a campaign without participants reports at its end, as before).
+    report_by: datetime | None = utc_column(nullable=True)
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
+
+
+class ReportingUnit(SQLModel, table=True):
+    """A county, a department, a city: who holds activities and sends a 统计表 back.
+
+    The code is the stable id (a county's 6-digit administrative code fits); names are what
+    users type, unique among one parent's children.
+    """
+
+    __tablename__ = "reporting_unit"
+    __table_args__ = (UniqueConstraint("parent_code", "name", name="uq_unit_name_in_parent"),)
+    code: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=100, index=True)
+    parent_code: str | None = Field(
+        default=None, foreign_key="reporting_unit.code", max_length=40, index=True
+    )
+    # An email address or a robot URL (its token a secret: shown redacted); reminders go here.
+    contact: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
+
+
+class ReportHow(enum.StrEnum):
+    submitted = "submitted"
+    imported = "imported"
+    waived = "waived"
+
+
+class Participant(SQLModel, table=True):
+    """A unit taking part in a campaign, and whether (and how) it has reported."""
+
+    __tablename__ = "campaign_participant"
+    campaign_id: str = Field(foreign_key="campaign.id", primary_key=True, max_length=80)
+    unit_code: str = Field(foreign_key="reporting_unit.code", primary_key=True, max_length=40)
+    added_at: datetime = utc_column()
+    reported_at: datetime | None = utc_column(nullable=True)
+    how: str | None = Field(default=None, max_length=16)
+    # Why the organiser waived it (`how` = waived).
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class CampaignTarget(SQLModel, table=True):
@@ -128,6 +171,8 @@ class Tally(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=500)
     source: str = Field(default="cli", max_length=200)
     created_at: datetime = utc_column()
+    # The reporting unit's code; None: the organiser's own bureau.
+    unit: str | None = Field(default=None, max_length=40)
 
 
 class DayRollup(SQLModel, table=True):
@@ -154,6 +199,18 @@ class VenueRollup(SQLModel, table=True):
     campaign_id: str = Field(foreign_key="campaign.id", primary_key=True, max_length=80)
     metric: str = Field(primary_key=True, max_length=60)
     venue: str = Field(primary_key=True, max_length=500, default="")
+    total: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    tallies: int = Field(sa_column=Column(BigInteger(), nullable=False))
+
+
+class UnitRollup(SQLModel, table=True):
+    """Running totals per metric and reporting unit ("" for the organiser's own), kept like
+    `DayRollup`; a parent's figures are its own row plus its descendants', added at read time."""
+
+    __tablename__ = "tally_unit_rollup"
+    campaign_id: str = Field(foreign_key="campaign.id", primary_key=True, max_length=80)
+    metric: str = Field(primary_key=True, max_length=60)
+    unit: str = Field(primary_key=True, max_length=40, default="")
     total: int = Field(sa_column=Column(BigInteger(), nullable=False))
     tallies: int = Field(sa_column=Column(BigInteger(), nullable=False))
 
@@ -186,6 +243,10 @@ class Recipient(SQLModel, table=True):
     campaign_id: str | None = Field(default=None, foreign_key="campaign.id", max_length=80)
     # Name of the environment variable holding a webhook signing secret; never the secret.
     secret_env: str | None = Field(default=None, max_length=100)
+    # Set: the contact of a reporting unit, who gets reminders, never summaries.
+    unit_code: str | None = Field(
+        default=None, foreign_key="reporting_unit.code", max_length=40, index=True
+    )
     created_at: datetime = utc_column()
     removed_at: datetime | None = utc_column(nullable=True)
 
@@ -231,19 +292,36 @@ class YearReportVersion(SQLModel, table=True):
     compiled_at: datetime = utc_column()
 
 
+class Reminder(SQLModel, table=True):
+    """The reminder to a participant that has not reported, before the deadline: at most one
+    per campaign and unit (the unique row decides between racing dispatchers)."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "unit_code", name="uq_reminder_once"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaign.id", max_length=80)
+    unit_code: str = Field(foreign_key="reporting_unit.code", max_length=40)
+    # The deadline it announced.
+    report_by: datetime = utc_column()
+    created_at: datetime = utc_column()
+
+
 class Delivery(SQLModel, table=True):
-    """One message of a summary (or of a year's report) to one recipient: exactly one of
-    `summary_id` and `year_report_id` is set."""
+    """One message of a summary, a year's report or a reminder to one recipient: exactly one
+    of `summary_id`, `year_report_id` and `reminder_id` is set."""
 
     __table_args__ = (
         UniqueConstraint("summary_id", "recipient_id", "channel", name="uq_delivery_once"),
         UniqueConstraint(
             "year_report_id", "recipient_id", "channel", name="uq_delivery_report_once"
         ),
+        UniqueConstraint(
+            "reminder_id", "recipient_id", "channel", name="uq_delivery_reminder_once"
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     summary_id: int | None = Field(default=None, foreign_key="summary.id", index=True)
     year_report_id: int | None = Field(default=None, foreign_key="year_report.id", index=True)
+    reminder_id: int | None = Field(default=None, foreign_key="reminder.id", index=True)
     recipient_id: int = Field(foreign_key="recipient.id")
     channel: str = Field(max_length=16)
     status: str = Field(default=DeliveryStatus.queued, max_length=16, index=True)
@@ -314,6 +392,9 @@ class TallyBatch(SQLModel, table=True):
     # The key of the one tally of a `log` or `correct` batch: a repeat of the same log
     # (`campaigns.tallies.repeats`) reuses it, so the two count once.
     tally_key: str | None = Field(default=None, max_length=200)
+    # JSON list of the unit codes this batch is the report of: once its last chunk is stored,
+    # they count as reported (an import for a unit, a `log --final`).
+    reports_for: str | None = Field(default=None, max_length=4000)
 
 
 class TallyBatchChunk(SQLModel, table=True):
@@ -341,7 +422,8 @@ class TallyChunkPending(SQLModel, table=True):
     __tablename__ = "tally_chunk_pending"
     batch_id: str = Field(foreign_key="tally_batch.id", primary_key=True, max_length=32)
     seq: int = Field(primary_key=True)
-    campaign_id: str = Field(max_length=80)
+    # Indexed: a campaign's summary waits while any of its chunks is here.
+    campaign_id: str = Field(max_length=80, index=True)
     payload: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
     created_at: datetime = utc_column(index=True)
     requeued_at: datetime | None = utc_column(nullable=True)

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # recipients of every campaign, and a new version whenever a correction changes it;
     # "off" sends it only on `campaigns report YEAR --send`.
     year_report_on: str = "off"
+    # The reporting cycle: a campaign with participants takes their reports until the end of
+    # its last day plus this many days, unless `create --report-by` says otherwise; each unit
+    # that has not reported this many hours before that deadline gets one reminder.
+    report_days: int = Field(default=3, ge=0, le=60)
+    remind_before_hours: float = Field(default=24.0, ge=0)
     dispatch_interval_seconds: float = Field(default=60.0, gt=0)
     # Broker visibility timeout must exceed the task time limit, or Redis redelivers
     # a task that is still running (a tally chunk counted twice is prevented by keys,
