@@ -1,8 +1,14 @@
-"""Who receives summaries: email addresses and chat-group robots, for all campaigns or one."""
+"""Who receives summaries: email addresses and chat-group robots, for all campaigns or one.
+
+A reporting unit's contact is a recipient too (`unit_code` set), made from the unit's
+`contact` when it is first reminded: it gets that unit's reminders and never a summary or a
+year's report, and it is not on the list `recipients add | list | remove` manage.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, or_, select
@@ -16,6 +22,13 @@ from campaigns.planning.campaigns import get_campaign
 _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$|^[^@\s<>\"]+@localhost$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
 _SIGNED_CHANNELS = (RecipientChannel.dingtalk.value, RecipientChannel.feishu.value)
+# The robots' own hosts: a unit's contact is a bare URL, so its host says which robot it is.
+_ROBOT_HOSTS = {
+    "qyapi.weixin.qq.com": RecipientChannel.wecom,
+    "oapi.dingtalk.com": RecipientChannel.dingtalk,
+    "open.feishu.cn": RecipientChannel.feishu,
+    "open.larksuite.com": RecipientChannel.feishu,
+}
 
 
 def add_recipient(
@@ -62,6 +75,7 @@ def add_recipient(
             Recipient.address == address,
             Recipient.channel == channel,
             col(Recipient.removed_at).is_(None),
+            col(Recipient.unit_code).is_(None),
             Recipient.campaign_id == campaign_id
             if campaign_id is not None
             else col(Recipient.campaign_id).is_(None),
@@ -90,7 +104,12 @@ def add_recipient(
 
 
 def list_recipients(*, session: Session, campaign_id: str | None = None) -> list[Recipient]:
-    query = select(Recipient).where(col(Recipient.removed_at).is_(None)).order_by(col(Recipient.id))
+    """Who receives summaries (all campaigns', and `campaign_id`'s own); never a unit's contact."""
+    query = (
+        select(Recipient)
+        .where(col(Recipient.removed_at).is_(None), col(Recipient.unit_code).is_(None))
+        .order_by(col(Recipient.id))
+    )
     if campaign_id is not None:
         query = query.where(
             or_(col(Recipient.campaign_id).is_(None), Recipient.campaign_id == campaign_id)
@@ -101,7 +120,10 @@ def list_recipients(*, session: Session, campaign_id: str | None = None) -> list
 def remove_recipient(address: str, *, session: Session, actor: str) -> int:
     matches = session.exec(
         select(Recipient).where(
-            Recipient.address == address.strip(), col(Recipient.removed_at).is_(None)
+            Recipient.address == address.strip(),
+            col(Recipient.removed_at).is_(None),
+            # A unit's contact is changed in the unit (`units import`), not here.
+            col(Recipient.unit_code).is_(None),
         )
     ).all()
     if not matches:
@@ -120,6 +142,58 @@ def remove_recipient(address: str, *, session: Session, actor: str) -> int:
         recipient.removed_at = utcnow()
         session.add(recipient)
     return len(matches)
+
+
+def contact_channel(contact: str) -> RecipientChannel | None:
+    """The channel a unit's contact means: email for an address, the robot its host names
+    (WeCom, DingTalk, Feishu), a generic webhook for any other http(s) URL; None for
+    anything else."""
+    contact = contact.strip()
+    if _EMAIL.match(contact):
+        return RecipientChannel.email
+    parts = urlsplit(contact)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return _ROBOT_HOSTS.get(parts.hostname.lower(), RecipientChannel.webhook)
+
+
+def unit_contact(
+    unit_code: str, name: str, contact: str, *, session: Session, now: datetime
+) -> Recipient | None:
+    """The recipient standing for a unit's contact, made on first use; None when the contact
+    is neither an email address nor an http(s) URL.
+
+    A contact changed since is a new recipient and the old one is retired, not edited:
+    past deliveries still name who received them. The caller holds the unit's row lock, so
+    two dispatchers reminding the same unit in two campaigns make one recipient.
+    """
+    channel = contact_channel(contact)
+    if channel is None:
+        return None
+    address = contact.strip()
+    current = session.exec(
+        select(Recipient)
+        .where(Recipient.unit_code == unit_code, col(Recipient.removed_at).is_(None))
+        .order_by(col(Recipient.id))
+    ).all()
+    keep = None
+    for recipient in current:
+        if keep is None and (recipient.address, recipient.channel) == (address, channel):
+            keep = recipient
+            continue
+        recipient.removed_at = now
+        session.add(recipient)
+    if keep is not None:
+        if keep.name != name:
+            keep.name = name
+            session.add(keep)
+        return keep
+    recipient = Recipient(
+        channel=channel, address=address, name=name, unit_code=unit_code, created_at=now
+    )
+    session.add(recipient)
+    session.flush()
+    return recipient
 
 
 def _shown(recipient: Recipient) -> str:

@@ -5,4 +5,7 @@
 - `campaigns` — creating, finding and listing campaigns; laying out a year's calendar.
 - `lifecycle` — the compare-and-set transitions `scheduled → running → closed → reported`.
 - `ical` — the year's campaigns as an iCalendar file.
+- `unit_directory` — the reporting units' tree in memory: find, walk, roll totals up.
+- `units` — importing the reporting units (CSV/xlsx), listing and removing them.
+- `participants` — who takes part in a campaign, who has reported, when its summary is due.
 """
