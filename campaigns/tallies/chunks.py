@@ -74,5 +74,6 @@ def import_chunks(
             "recorded_by": list(map(recorder.get, recorded_by, recorded_by)),
             "is_correction": ["0"] * count,
             "reason": [None] * count,
+            "unit": [None] * count,
         }
         yield encode_chunk(columns, source=source)

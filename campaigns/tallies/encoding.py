@@ -28,6 +28,8 @@ FIELDS = (
     "note",
     "is_correction",
     "reason",
+    # Last: a chunk sent before units existed has no such column and decodes as no unit.
+    "unit",
 )
 # Values are joined into one text per column: a line break separates them and a carriage
 # return stands for "no value". Validation refuses control characters in every field, so
@@ -54,6 +56,8 @@ class NewTally:
     is_correction: bool = False
     reason: str | None = None
     source: str = "cli"
+    # The reporting unit's code; None: the organiser's own bureau.
+    unit: str | None = None
 
     def to_message(self) -> dict[str, Any]:
         """JSON-safe form for the broker."""
@@ -69,6 +73,7 @@ class NewTally:
             "is_correction": self.is_correction,
             "reason": self.reason,
             "source": self.source,
+            "unit": self.unit,
         }
 
     @classmethod
@@ -99,6 +104,7 @@ def to_columns(tallies: Sequence[NewTally], zone: ZoneInfo) -> tuple[TallyColumn
         columns["note"].append(t.note)
         columns["is_correction"].append("1" if t.is_correction else "0")
         columns["reason"].append(t.reason)
+        columns["unit"].append(t.unit)
     return columns, sources.pop() if sources else "cli"
 
 
@@ -139,9 +145,12 @@ def _split(joined: str) -> list[str | None]:
 
 
 def decode_column(
-    encoded: Mapping[str, Any], count: int
+    encoded: Mapping[str, Any] | None, count: int
 ) -> tuple[str | None, list[str | None] | None]:
-    """(the value, None) for a constant column, else (None, the values)."""
+    """(the value, None) for a constant column, else (None, the values); a column the
+    chunk lacks (`unit`, in a chunk published before it existed) is a constant None."""
+    if encoded is None:
+        return None, None
     if "c" in encoded:
         return encoded["c"], None
     if "u" in encoded:

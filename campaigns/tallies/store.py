@@ -2,7 +2,7 @@
 
 Every tally carries a key unique within its campaign; storing is insert-or-ignore on that
 key, so a tally sent twice (a retried task, a file imported again) counts once. The rollups
-(per metric and day, per metric and venue) are updated in the same transaction from exactly
+(per metric and day, per metric and venue, per metric and reporting unit) are updated in the same transaction from exactly
 the rows that were inserted, so totals never drift from the tally rows and never need a scan
 of them.
 
@@ -114,7 +114,7 @@ def store_chunk(
         refused = str(exc)
     stored = 0
     if refused is None and count:
-        columns = {field: decode_column(chunk["columns"][field], count) for field in FIELDS}
+        columns = {field: decode_column(chunk["columns"].get(field), count) for field in FIELDS}
         if dialect == "postgresql":
             stored = _store_postgresql(session, campaign_id, columns, chunk["source"], now)
         else:
@@ -144,6 +144,8 @@ _DAY_KEY = "campaign_id, metric, day, is_correction"
 _DAY_UPDATE = f"ON CONFLICT ({_DAY_KEY}) " + _ADD_TO_TOTALS.format(table="tally_day_rollup")
 _VENUE_KEY = "campaign_id, metric, venue"
 _VENUE_UPDATE = f"ON CONFLICT ({_VENUE_KEY}) " + _ADD_TO_TOTALS.format(table="tally_venue_rollup")
+_UNIT_KEY = "campaign_id, metric, unit"
+_UNIT_UPDATE = f"ON CONFLICT ({_UNIT_KEY}) " + _ADD_TO_TOTALS.format(table="tally_unit_rollup")
 
 
 def _store_postgresql(
@@ -182,7 +184,7 @@ def _store_postgresql(
             INSERT INTO tally ({_TALLY_COLUMNS})
             SELECT :campaign, {", ".join(selected)}, :source, CAST(:now AS timestamp){source_rows}
             ON CONFLICT (campaign_id, key) DO NOTHING
-            RETURNING metric, day, venue, is_correction, quantity
+            RETURNING metric, day, venue, is_correction, quantity, unit
         ), by_day AS (
             INSERT INTO tally_day_rollup ({_DAY_KEY}, total, tallies)
             SELECT :campaign, metric, day, is_correction, sum(quantity), count(*)
@@ -195,6 +197,12 @@ def _store_postgresql(
             FROM inserted GROUP BY 1, 2, 3
             ORDER BY metric COLLATE "C", coalesce(venue, '') COLLATE "C"
             {_VENUE_UPDATE}
+        ), by_unit AS (
+            INSERT INTO tally_unit_rollup ({_UNIT_KEY}, total, tallies)
+            SELECT :campaign, metric, coalesce(unit, ''), sum(quantity), count(*)
+            FROM inserted GROUP BY 1, 2, 3
+            ORDER BY metric COLLATE "C", coalesce(unit, '') COLLATE "C"
+            {_UNIT_UPDATE}
         )
         SELECT count(*) FROM inserted
     """
@@ -213,6 +221,11 @@ SQLITE_VENUE_ROLLUP = (
     f"INSERT INTO tally_venue_rollup ({_VENUE_KEY}, total, tallies)"
     " SELECT ?, metric, coalesce(venue, ''), sum(quantity), count(*)"
     " FROM tally WHERE id > ? GROUP BY metric, coalesce(venue, '') " + _VENUE_UPDATE
+)
+SQLITE_UNIT_ROLLUP = (
+    f"INSERT INTO tally_unit_rollup ({_UNIT_KEY}, total, tallies)"
+    " SELECT ?, metric, coalesce(unit, ''), sum(quantity), count(*)"
+    " FROM tally WHERE id > ? GROUP BY metric, coalesce(unit, '') " + _UNIT_UPDATE
 )
 
 
@@ -254,6 +267,7 @@ def _store_sqlite(
         if stored:
             cursor.execute(SQLITE_DAY_ROLLUP, (campaign_id, highest))
             cursor.execute(SQLITE_VENUE_ROLLUP, (campaign_id, highest))
+            cursor.execute(SQLITE_UNIT_ROLLUP, (campaign_id, highest))
     finally:
         cursor.close()
     return int(stored)
