@@ -2,9 +2,9 @@
 
 Every tally carries a key unique within its campaign; storing is insert-or-ignore on that
 key, so a tally sent twice (a retried task, a file imported again) counts once. The rollups
-(per metric and day, per metric and venue, per metric and reporting unit) are updated in the same transaction from exactly
-the rows that were inserted, so totals never drift from the tally rows and never need a scan
-of them.
+(per metric and day, per metric and venue, per metric and reporting unit) are updated in the
+same transaction from exactly the rows that were inserted, so totals never drift from the
+tally rows and never need a scan of them.
 
 A chunk (`campaigns.tallies.encoding`) is stored with one statement: on PostgreSQL a single
 `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` whose RETURNING rows feed both
