@@ -164,3 +164,16 @@ def test_refuses_a_size_too_small_to_read_and_keeps_the_old_file(tmp_path: pathl
         render_daily_chart(TWO_METRICS, title="测试", path=path, width_px=100, height_px=50)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["chart.png"]
+
+
+def test_one_bar_per_unit_in_the_order_given_names_drawn_literally() -> None:
+    # Unit names are typed by users: one that is broken mathtext must still draw.
+    units = {"浚县": 18200, r"某县 $\frac{ $": 3, "淇县": 0, "鹤壁市淇滨区科学技术协会": 900}
+    series = {"宣传资料（份）": units, "参与人次（人次）": dict.fromkeys(units, 50)}
+    png = render_daily_chart_bytes(series, title="按单位", width_px=800, height_px=400)
+    image = _image(png)
+    assert image.format == "PNG" and image.size == (800, 400)
+    assert render_daily_chart_bytes(series, title="按单位", width_px=800, height_px=400) == png
+    reordered = {label: dict(reversed(bars.items())) for label, bars in series.items()}
+    other = render_daily_chart_bytes(reordered, title="按单位", width_px=800, height_px=400)
+    assert ImageChops.difference(_image(other).convert("L"), image.convert("L")).getbbox()

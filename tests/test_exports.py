@@ -21,6 +21,7 @@ from campaigns.delivery.sending import attachments
 from campaigns.planning.metrics import BUILTIN_CATALOGUE
 from campaigns.summaries.exports import Cell, neutralise, table_to_csv, table_to_xlsx
 from campaigns.summaries.render import heading, table_rows
+from campaigns.summaries.workbook import summary_csvs, summary_sheets, summary_xlsx
 from campaigns.tallies.templates import display_width
 from tests.test_render import SCI_TECH_WEEK, metric
 from tests.test_report_docx import pdf_pages
@@ -265,6 +266,23 @@ def test_the_summary_attachment_is_the_styled_workbook_and_the_same_csv() -> Non
     venues = workbook["按地点"]
     assert [c.value for c in venues[4]] == ["讲座", "新世纪广场", 100]
     assert "（未注明）" in [c.value for c in venues["B"]]
+
+
+def test_the_summary_workbook_without_units_is_the_attachment_as_it_was() -> None:
+    """`workbook` is what the attachment can be built from: a campaign without reporting
+    units gets exactly today's three sheets and one CSV, cell for cell."""
+    figures = ip_day_figures()
+    files = {name: data for name, data, _ in attachments(figures)}
+    assert [name for name, _, _ in summary_sheets(figures)] == ["汇总", "按日", "按地点"]
+    assert summary_csvs(figures) == [("2019-world-ip-day.csv", files["2019-world-ip-day.csv"])]
+    ours = load_workbook(io.BytesIO(summary_xlsx(figures)))
+    theirs = load_workbook(io.BytesIO(files["2019-world-ip-day.xlsx"]))
+    assert ours.sheetnames == theirs.sheetnames
+    for name in ours.sheetnames:
+        mine, sent = ours[name], theirs[name]
+        assert isinstance(mine, Worksheet) and isinstance(sent, Worksheet)
+        cells = [[(c.value, c.number_format) for c in row] for row in mine.iter_rows()]
+        assert cells == [[(c.value, c.number_format) for c in row] for row in sent.iter_rows()]
 
 
 def test_a_hostile_title_and_venue_are_neutralised() -> None:

@@ -313,8 +313,10 @@ def test_fourteen_metrics_take_the_compact_table_and_still_one_page(
 ) -> None:
     figures = copy.deepcopy(eight)
     boards = figures["metrics"]["boards"]
+    # Six of the organiser's own metrics, after the observance's eight (stored figures keep
+    # that order).
     for i in range(6):
-        figures["metrics"][f"custom-{i}"] = {**boards, "zh": f"自定义指标{i}", "total": 100 + i}
+        figures["metrics"][f"custom-{i}"] = {**boards, "zh": f"自定义{i}", "total": 100 + i}
     sheet = sheet_of(figures)
     assert (sheet.shortened, sheet.gap, sheet.table_size) == (True, False, 10.5)
     assert len(sheet.rows) == 14 and campaign_sheet.fits_one_page(sheet)

@@ -1,4 +1,6 @@
-"""PNG charts of a campaign's daily tallies: one small bar chart per metric, Chinese labels.
+"""PNG charts of a campaign's tallies: one small bar chart per metric, Chinese labels; one bar
+per day, or, for a campaign with reporting units, one bar per unit (a series keyed by unit
+names rather than days: more telling than the days of a one-day campaign).
 
 matplotlib is imported inside the functions, never at module import, so that the CLI
 starts fast. Rendering goes through `Figure` + `FigureCanvasAgg` directly: no pyplot, no
@@ -16,7 +18,7 @@ import os
 import pathlib
 import tempfile
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -37,6 +39,12 @@ _BAR_COLOR = "#c0392b"
 # Below this many pixels per character of the widest value label, labels would overlap.
 _PX_PER_LABEL_CHAR = 6.5
 _PX_PER_DATE_LABEL = 70
+# Per character of a unit's name under its bar (7-point CJK text), and a little margin.
+_PX_PER_NAME_CHAR = 10
+_PX_NAME_MARGIN = 8
+
+# label -> day -> total, or label -> unit name -> total.
+Series = Mapping[str, Mapping[datetime.date, int]] | Mapping[str, Mapping[str, int]]
 
 
 @functools.cache
@@ -85,7 +93,7 @@ def _grid(count: int, width_px: int, height_px: int) -> tuple[int, int]:
     return math.ceil(count / cols), cols
 
 
-def _day_range(series: Mapping[str, Mapping[datetime.date, int]]) -> list[datetime.date]:
+def _day_range(series: Mapping[str, Mapping[Any, int]]) -> list[datetime.date]:
     days = [day for tallies in series.values() for day in tallies]
     if not days:
         return []
@@ -123,41 +131,54 @@ def _draw_panel(
     ax.spines[["top", "right"]].set_visible(False)
 
 
+def _units(series: Mapping[str, Mapping[Any, int]]) -> list[str]:
+    """The units of a by-unit series, in the order first given (the tree order)."""
+    return list(dict.fromkeys(name for tallies in series.values() for name in tallies))
+
+
 def _draw_panels(
     fig: Figure,
-    series: Mapping[str, Mapping[datetime.date, int]],
-    days: Sequence[datetime.date],
+    series: Mapping[str, Mapping[Any, int]],
+    keys: Sequence[datetime.date] | Sequence[str],
     width_px: int,
     height_px: int,
 ) -> None:
     rows, cols = _grid(len(series), width_px, height_px)
     grid = fig.subplots(rows, cols, sharex=True, squeeze=False)
     panel_width_px = width_px / cols
-    with_year = days[0].year != days[-1].year
-    date_labels = [_format_day(day, with_year) for day in days]
-    # One tick label every `step` days, so that labels never run into each other.
-    step = max(
-        1, math.ceil(len(days) * _PX_PER_DATE_LABEL * (1.3 if with_year else 1) / panel_width_px)
-    )
-    ticks = list(range(0, len(days), step))
+    if isinstance(keys[0], str):
+        # Every unit keeps its name under its bar, turned when the names would touch.
+        labels = [str(key) for key in keys]
+        needed = sum(len(name) * _PX_PER_NAME_CHAR + _PX_NAME_MARGIN for name in labels)
+        step, rotation = 1, (0 if needed <= panel_width_px * 0.9 else 45)
+    else:
+        days = [key for key in keys if isinstance(key, datetime.date)]
+        with_year = days[0].year != days[-1].year
+        labels = [_format_day(day, with_year) for day in days]
+        # One tick label every `step` days, so that labels never run into each other.
+        per_label = _PX_PER_DATE_LABEL * (1.3 if with_year else 1)
+        step = max(1, math.ceil(len(days) * per_label / panel_width_px))
+        rotation = 30 if step > 1 else 0
+    ticks = list(range(0, len(keys), step))
     for index, (label, tallies) in enumerate(series.items()):
         row, col = divmod(index, cols)
         ax = grid[row][col]
-        values = [tallies.get(day, 0) for day in days]
+        values = [tallies.get(key, 0) for key in keys]
         widest = max(len(_format_value(v)) for v in values)
-        px_per_bar = panel_width_px * 0.8 / len(days)
+        px_per_bar = panel_width_px * 0.8 / len(keys)
         _draw_panel(ax, label, values, show_value_labels=px_per_bar >= widest * _PX_PER_LABEL_CHAR)
-        ax.set_xticks(ticks, [date_labels[i] for i in ticks])
-        # Date labels go under the lowest panel of each column, which need not be the last row.
+        # Unit names are typed by users: a "$" in one must not be read as mathtext.
+        ax.set_xticks(ticks, [labels[i] for i in ticks], parse_math=False)
+        # Labels go under the lowest panel of each column, which need not be the last row.
         is_lowest = index + cols >= len(series)
-        ax.tick_params(axis="x", labelbottom=is_lowest, labelrotation=30 if step > 1 else 0)
+        ax.tick_params(axis="x", labelbottom=is_lowest, labelrotation=rotation)
     for index in range(len(series), rows * cols):
         row, col = divmod(index, cols)
         grid[row][col].set_visible(False)
 
 
 def _render(
-    series: Mapping[str, Mapping[datetime.date, int]],
+    series: Mapping[str, Mapping[Any, int]],
     title: str,
     width_px: int,
     height_px: int,
@@ -168,8 +189,9 @@ def _render(
     fig = Figure(figsize=(width_px / _DPI, height_px / _DPI), dpi=_DPI, layout="constrained")
     canvas = FigureCanvasAgg(fig)
     fig.suptitle(title, fontproperties=_font(15), parse_math=False)
-    days = _day_range(series)
-    if not days:
+    by_unit = any(isinstance(key, str) for tallies in series.values() for key in tallies)
+    keys: list[datetime.date] | list[str] = _units(series) if by_unit else _day_range(series)
+    if not keys:
         fig.text(
             0.5,
             0.5,
@@ -181,7 +203,7 @@ def _render(
             parse_math=False,
         )
     else:
-        _draw_panels(fig, series, days, width_px, height_px)
+        _draw_panels(fig, series, keys, width_px, height_px)
     buffer = io.BytesIO()
     # print_png, not savefig: savefig would apply the process-wide savefig.* rcParams
     # (bbox, dpi), which could change the size. No "Software" chunk (and Agg writes no
@@ -191,7 +213,7 @@ def _render(
 
 
 def render_daily_chart_bytes(
-    series: Mapping[str, Mapping[datetime.date, int]],
+    series: Series,
     *,
     title: str,
     width_px: int = 1200,
@@ -200,7 +222,8 @@ def render_daily_chart_bytes(
     """A PNG of `series` (label -> day -> total): one bar panel per label, days shared.
 
     Days without tallies between the first and last tallied day show as zero; with no
-    tallies at all the chart says 暂无数据. Equal input always gives equal bytes.
+    tallies at all the chart says 暂无数据. Equal input always gives equal bytes. A series
+    keyed by unit names (label -> unit -> total) gets one bar per unit, in the order given.
     """
     if width_px < _MIN_WIDTH_PX or height_px < _MIN_HEIGHT_PX:
         raise ValueError(
@@ -211,7 +234,7 @@ def render_daily_chart_bytes(
 
 
 def render_daily_chart(
-    series: Mapping[str, Mapping[datetime.date, int]],
+    series: Series,
     *,
     title: str,
     path: pathlib.Path,

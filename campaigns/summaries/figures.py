@@ -1,5 +1,6 @@
-"""The outcome summary's figures, compiled from the rollups: totals per metric, by day and
-venue, against targets and the same observance last year, and the tallies behind each.
+"""The outcome summary's figures, compiled from the rollups: totals per metric, by day,
+venue and reporting unit, against targets and the same observance last year, and the
+tallies behind each.
 
 Figures are plain JSON (`Figures`), so what was sent can always be shown again exactly,
 and every renderer (text, Markdown, HTML, JSON, chart, spreadsheet) reads the same data.
@@ -25,6 +26,7 @@ from campaigns.models import (
 )
 from campaigns.planning.campaigns import local_days, metric_catalogue, targets_of
 from campaigns.planning.observances import get_observance
+from campaigns.summaries.by_unit import unit_figures
 
 Figures = dict[str, Any]
 
@@ -175,6 +177,8 @@ def compile_figures(
             if previous
             else None
         ),
+        # by_unit and reporting, only for a campaign with units (`summaries.by_unit`).
+        **unit_figures(campaign, metrics, session=session),
     }
 
 

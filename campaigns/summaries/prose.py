@@ -4,7 +4,9 @@ The Chinese narrative follows section 七 of the reference report: the campaign 
 dates first ("科技活动周期间（5月19日—26日）"), then "此次活动共" and one clause per metric
 in the observance's own order, each a verb phrase and a figure written by `numerals`
 (组织讲座10多场，培训干部群众数百人，发放宣传资料10000余册); then targets, the same
-observance last year, and corrections, each a sentence of its own. English says the same
+observance last year, and corrections, each a sentence of its own. With reporting units the
+totals are the units' (全市7个县区共…，其中浚县发放宣传资料1.8万余份) and a unit still missing is
+named (`unit_prose`). English says the same
 from the same figures. Exact figures stay in the tables; `exact=True` puts them in the
 narrative too.
 """
@@ -15,6 +17,14 @@ from datetime import date
 from typing import Any, Literal
 
 from campaigns.summaries.numerals import exact_zh, official_en, official_zh
+from campaigns.summaries.unit_prose import (
+    en_leaders,
+    en_reporting,
+    en_scope,
+    zh_leaders,
+    zh_reporting,
+    zh_scope,
+)
 
 Lang = Literal["zh", "en"]
 Figures = dict[str, Any]
@@ -95,26 +105,33 @@ def _zh_figure(metric_id: str, m: dict[str, Any], value: int, *, exact: bool) ->
     return official_zh(value, m["unit"], exact=exact, money=m["money"], vague=vague)
 
 
+def _zh_clause(figures: Figures, metric_id: str, value: int, *, exact: bool) -> str:
+    m = figures["metrics"][metric_id]
+    phrase: str = ZH_PHRASES.get(metric_id, m["zh"])
+    return phrase + _zh_figure(metric_id, m, value, exact=exact)
+
+
 def _zh_clauses(figures: Figures, values: dict[str, int], *, exact: bool) -> list[str]:
-    clauses = []
-    for metric_id, m in figures["metrics"].items():
-        value = values.get(metric_id, 0)
-        if value:
-            phrase = ZH_PHRASES.get(metric_id, m["zh"])
-            clauses.append(phrase + _zh_figure(metric_id, m, value, exact=exact))
-    return clauses
+    return [
+        _zh_clause(figures, metric_id, values[metric_id], exact=exact)
+        for metric_id in figures["metrics"]
+        if values.get(metric_id, 0)
+    ]
+
+
+def _en_clause(figures: Figures, metric_id: str, value: int, *, exact: bool) -> str:
+    m = figures["metrics"][metric_id]
+    vague = not exact and metric_id in VAGUE_METRICS
+    figure = official_en(value, m["unit_en"], exact=exact, money=m["money"], vague=vague)
+    return EN_PHRASES.get(metric_id, f"recorded {{n}} ({m['en']})").format(n=figure)
 
 
 def _en_clauses(figures: Figures, values: dict[str, int], *, exact: bool) -> list[str]:
-    clauses = []
-    for metric_id, m in figures["metrics"].items():
-        value = values.get(metric_id, 0)
-        if value:
-            vague = not exact and metric_id in VAGUE_METRICS
-            figure = official_en(value, m["unit_en"], exact=exact, money=m["money"], vague=vague)
-            phrase = EN_PHRASES.get(metric_id, f"recorded {{n}} ({m['en']})")
-            clauses.append(phrase.format(n=figure))
-    return clauses
+    return [
+        _en_clause(figures, metric_id, values[metric_id], exact=exact)
+        for metric_id in figures["metrics"]
+        if values.get(metric_id, 0)
+    ]
 
 
 def _totals(figures: Figures) -> dict[str, int]:
@@ -138,17 +155,23 @@ def narrative_zh(figures: Figures, *, exact: bool = False) -> str:
         day = date.fromisoformat(figures["day"])
         opening = f"截至{day.month}月{day.day}日，{c['title']}（{zh_period(first, last)}）"
         if not clauses:
-            return f"{opening}暂无统计数据。"
+            return f"{opening}暂无统计数据。{zh_reporting(figures)}"
         sentences = [f"{opening}{where}累计{'，'.join(clauses)}。"]
         today = _zh_clauses(figures, _on_day(figures, figures["day"]), exact=exact)
         sentences.append(f"其中当日{'，'.join(today)}。" if today else "当日暂无新增统计数据。")
+        sentences.append(zh_reporting(figures))
     else:
         # "…宣传活动期间…组织开展集中宣传活动" would say it twice.
         name = c["title"].removesuffix("宣传活动") or c["title"]
         opening = f"{name}期间（{zh_period(first, last)}）"
         if not clauses:
-            return f"{opening}，暂无统计数据。"
-        sentences = [f"{opening}，{where}组织开展集中宣传活动。此次活动共{'，'.join(clauses)}。"]
+            return f"{opening}，暂无统计数据。{zh_reporting(figures)}"
+        # With units: 全市7个县区共……，其中浚县发放宣传资料1.8万余份 (`unit_prose`).
+        scope = zh_scope(figures) or "此次活动"
+        led = zh_leaders(figures, lambda mid, v: _zh_clause(figures, mid, v, exact=exact))
+        body = "，".join([*clauses, led] if led else clauses)
+        sentences = [f"{opening}，{where}组织开展集中宣传活动。{scope}共{body}。"]
+        sentences.append(zh_reporting(figures))
     sentences += _zh_comparisons(figures, exact=exact)
     return "".join(sentences)
 
@@ -214,17 +237,24 @@ def narrative_en(figures: Figures, *, exact: bool = False) -> str:
         day = date.fromisoformat(figures["day"])
         opening = f"As of {day.day} {day:%B %Y}, {c['title']} ({en_period(first, last)}){where}"
         if not clauses:
-            return f"{opening}: nothing has been recorded yet."
+            return f"{opening}: nothing has been recorded yet.{en_reporting(figures)}"
         sentences = [f"{opening} has so far {_en_join(clauses)}."]
         today = _en_clauses(figures, _on_day(figures, figures["day"]), exact=exact)
         sentences.append(
             f" On the day itself it {_en_join(today)}." if today else " Nothing new that day."
         )
+        sentences.append(en_reporting(figures))
     else:
         opening = f"{c['title']} ({en_period(first, last)}){where}"
         if not clauses:
-            return f"{opening}: nothing has been recorded."
-        sentences = [f"{opening}: the campaign {_en_join(clauses)}."]
+            return f"{opening}: nothing has been recorded.{en_reporting(figures)}"
+        scope = en_scope(figures)
+        across = f" across {scope}," if scope else ""
+        sentences = [f"{opening}:{across} the campaign {_en_join(clauses)}."]
+        sentences.append(
+            en_leaders(figures, lambda mid, v: _en_clause(figures, mid, v, exact=exact))
+        )
+        sentences.append(en_reporting(figures))
     sentences += _en_comparisons(figures)
     return "".join(sentences)
 

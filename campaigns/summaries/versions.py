@@ -76,13 +76,15 @@ def compile_final_summary(
     figures["version"] = version
     if changes is not None:
         figures["changes"] = changes
+    # No sort_keys: the metrics keep the observance's order through storage, as the report
+    # lists them; versions are compared as parsed figures (`describe_changes`), never as text.
     summary = Summary(
         campaign_id=campaign_id,
         version=version,
         final=True,
         compiled_at=now,
-        figures=json.dumps(figures, ensure_ascii=False, sort_keys=True),
-        changes=json.dumps(changes, ensure_ascii=False, sort_keys=True) if changes else None,
+        figures=json.dumps(figures, ensure_ascii=False),
+        changes=json.dumps(changes, ensure_ascii=False) if changes else None,
     )
     session.add(summary)
     session.flush()
@@ -100,7 +102,9 @@ def compile_final_summary(
 def describe_changes(before: Figures, after: Figures, *, from_version: int) -> dict[str, Any]:
     """What a new version changes: totals per metric, and the corrections added since."""
     totals = []
-    for metric_id in sorted(set(before["metrics"]) | set(after["metrics"])):
+    # In the new version's metric order (the observance's), then any metric it no longer has.
+    gone = [metric_id for metric_id in before["metrics"] if metric_id not in after["metrics"]]
+    for metric_id in [*after["metrics"], *gone]:
         old = before["metrics"].get(metric_id, {}).get("total", 0)
         new = after["metrics"].get(metric_id, {}).get("total", 0)
         if old != new:
@@ -142,7 +146,7 @@ def compile_digest(
                 version=version,
                 final=False,
                 compiled_at=now,
-                figures=json.dumps(figures, ensure_ascii=False, sort_keys=True),
+                figures=json.dumps(figures, ensure_ascii=False),
             )
             session.add(summary)
             session.flush()
