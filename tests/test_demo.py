@@ -42,14 +42,21 @@ def test_demo_runs_to_the_end_and_mails_each_recipient_each_campaign(tmp_path: P
     assert result.returncode == 0, result.stderr + result.stdout
 
     outbox = sorted((data_dir / "outbox").glob("*.eml"))
+    reminders = [path for path in outbox if "-reminder-" in path.name]
+    summaries = [path for path in outbox if path not in reminders]
     recipients: dict[str, set[str]] = defaultdict(set)
-    for path in outbox:
+    for path in summaries:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         kind = next(kind for kind in KINDS if path.name.split("-v")[0].endswith(kind))
         recipients[kind] |= {address.addr_spec for address in message["To"].addresses}
-    # Eight files, each campaign to both recipients: one message per recipient per campaign.
-    assert len(outbox) == len(KINDS) * len(RECIPIENTS)
+    # Eight summaries, each campaign to both recipients: one per recipient per campaign.
+    assert len(summaries) == len(KINDS) * len(RECIPIENTS)
     assert recipients == dict.fromkeys(KINDS, RECIPIENTS)
+    # The science week's one unit that had not reported got one reminder, and only it.
+    [reminder] = reminders
+    message = email.message_from_bytes(reminder.read_bytes(), policy=email.policy.default)
+    assert "催报" in str(message["Subject"])
+    assert [a.addr_spec for a in message["To"].addresses] == ["xunxian@units.example"]
 
     # The printed summary is the delivered one, in Chinese, with the sheet's exact totals.
     assert "科技活动周" in result.stdout and "主要数据" in result.stdout
@@ -77,8 +84,14 @@ def test_demo_runs_to_the_end_and_mails_each_recipient_each_campaign(tmp_path: P
         ).stdout
     )
     assert figures["campaign"]["status"] == "reported"
-    assert figures["metrics"]["materials"]["total"] == 5200 + 3036 + 2000
-    assert figures["metrics"]["attendance"]["total"] == 9860
+    # The bundled sheet (本级, 淇滨区, 高新区) and 浚县's, each counted once, by unit too.
+    assert figures["metrics"]["materials"]["total"] == 5200 + 3036 + 2000 + 1800
+    assert figures["metrics"]["attendance"]["total"] == 9860 + 1200
+    by_unit = {u["name"]: u["totals"]["materials"] for u in figures["by_unit"]["units"]}
+    assert by_unit == {"淇滨区": 3036, "浚县": 1800, "高新区": 2000, "本级": 5200}
+    assert figures["reporting"]["complete"] is True
+    assert figures["version"] == 1
+    assert "按单位统计" in result.stdout
 
     # Nothing keeps running once the demo has finished.
     assert find_embedded_redis(data_dir) is None

@@ -623,15 +623,17 @@ def test_import_chunks_are_the_rows_as_columns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An import's broker chunks are made straight from the columns: the same chunks as from
-    the rows one by one."""
+    the rows one by one, with each row's unit as the code its 单位 text resolved to."""
     from campaigns.models import Campaign
+    from campaigns.planning.unit_directory import Unit, UnitDirectory
     from campaigns.tallies.chunks import import_chunks
     from campaigns.tallies.encoding import utc_text
+    from campaigns.tallies.row_units import resolve_row_units
 
     path = write_csv(
         tmp_path / "t.csv",
         [
-            [*EN_HEADER, "key"],
+            [*EN_HEADER, "key", "单位"],
             *(
                 [
                     "宣传资料",
@@ -642,12 +644,16 @@ def test_import_chunks_are_the_rows_as_columns(
                     ["", "Li"][n % 2],
                     ["", "morning"][n % 3 == 0],
                     ["", f"k{n}"][n % 4 == 0],
+                    ["", "浚县", "410622"][n % 3],
                 ]
                 for n in range(10)
             ),
         ],
     )
     report = read(path, window=WINDOW)
+    directory = UnitDirectory([Unit("410621", "浚县"), Unit("410622", "淇县")])
+    units = resolve_row_units(report.accepted, directory, file="t.csv")
+    assert (units.errors, units.codes) == ([], ["410621", "410622"])
     campaign = Campaign(
         id=CAMPAIGN,
         kind="custom",
@@ -660,7 +666,7 @@ def test_import_chunks_are_the_rows_as_columns(
     sent: list[tuple[dict[str, list[str | None]], str]] = []
     monkeypatch.setattr(
         "campaigns.tallies.chunks.encode_chunk",
-        lambda columns, *, source: sent.append((columns, source)),
+        lambda columns, *, source, reports_for: sent.append((columns, source)),
     )
 
     list(import_chunks(report.accepted, campaign, size=4, source="import:t.csv", actor="me"))
@@ -682,6 +688,7 @@ def test_import_chunks_are_the_rows_as_columns(
             "recorded_by": [tally.recorded_by or "me" for tally in chunk],
             "is_correction": ["0"] * len(chunk),
             "reason": [None] * len(chunk),
+            "unit": [tally.unit for tally in chunk],
         }
         expected.append((columns, "import:t.csv"))
     assert sent == expected
@@ -694,6 +701,7 @@ def test_import_chunks_are_the_rows_as_columns(
     ]
     assert first["day"][:3] == ["2019-04-15", "2019-04-15", "2019-04-16"]
     assert first["recorded_by"][:2] == ["me", "Li"]
+    assert first["unit"][:3] == [None, "410621", "410622"]
     assert [len(columns["key"]) for columns, _ in sent] == [4, 4, 2]
 
 

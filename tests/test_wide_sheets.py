@@ -418,6 +418,48 @@ def test_errors_name_their_sheet_and_rejects_go_per_sheet(tmp_path: Path) -> Non
     assert rejected[1][-1] == "发放宣传资料（份）: not a whole number: '许多'"
 
 
+def test_a_unit_column_gives_each_row_its_unit_and_an_unknown_one_names_its_cell(
+    tmp_path: Path,
+) -> None:
+    from campaigns.planning.unit_directory import Unit, UnitDirectory
+    from campaigns.tallies.row_units import resolve_row_units
+
+    def with_unit(rows: list[list[object]], units: Sequence[str]) -> list[list[object]]:
+        header = rows.index(HEADER)
+        unit_cells = iter(units)
+        return [
+            [*row[:4], "填报单位" if n == header else next(unit_cells), *row[4:]]
+            if header <= n <= header + len(ACTIVITIES)
+            else row
+            for n, row in enumerate(rows)
+        ]
+
+    no_total = county_rows(total=None)
+    path = write_workbook(
+        tmp_path / "市.xlsx",
+        {
+            "浚县": with_unit(no_total, ["浚县", "浚县", "某县", "浚县"]),
+            "淇县": with_unit(no_total, ["410622"] * 4),
+        },
+    )
+    report = read(path)
+    assert report.errors == [] and len(report.accepted) == 26
+    directory = UnitDirectory([Unit("410621", "浚县"), Unit("410622", "淇县")])
+
+    found = resolve_row_units(report.accepted, directory, file=path.name)
+
+    assert [str(error) for error in found.errors] == [
+        "市.xlsx [浚县]: row 6, column 填报单位: unknown reporting unit '某县'"
+        " (see `campaigns units list`)"
+    ]
+    # The row's two tallies are left out; the others carry their unit's code.
+    assert found.codes == ["410621", "410622"]
+    accepted = report.accepted
+    assert accepted.units() == ["410621"] * 11 + ["410622"] * 13
+    assert accepted.unit_cell(11) == ("淇县", "填报单位")
+    assert len(set(accepted.keys())) == 24
+
+
 def test_a_workbook_without_a_table_says_so(tmp_path: Path) -> None:
     one = write_workbook(tmp_path / "one.xlsx", {"说明": [["本表无数据"], ["x", "y"]]})
     with pytest.raises(ImportFileError, match=r"^one\.xlsx \[说明\]: no header row"):

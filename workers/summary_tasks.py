@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from campaigns.audit import current_actor
@@ -22,6 +23,7 @@ def dispatch() -> dict[str, Any]:
         digest_at=settings.digest_at,
         year_report_on=settings.year_report_day,
         zone=settings.zone,
+        remind_before=timedelta(hours=settings.remind_before_hours),
     )
     # Enqueued only now, after every transaction of the pass has committed.
     for delivery_id in result.deliveries:
@@ -30,6 +32,7 @@ def dispatch() -> dict[str, Any]:
         "opened": result.opened,
         "closed": result.closed,
         "digests": result.digests,
+        "reminded": result.reminded,
         "reported": result.reported,
         "year_reports": result.year_reports,
     }

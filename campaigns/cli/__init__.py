@@ -6,6 +6,8 @@ database is opened until a command needs one.
 
 - `planning_cmds` — init, calendar, create, list, show, close, reopen, cancel.
 - `tally_cmds` — log, correct, import.
+- `units_cmds` — units import, list, add, remove: the reporting units' tree.
+- `reporting_cmds` — participants, submit, progress: who takes part and who has reported.
 - `summary_cmds` — summary, summaries, digest.
 - `report_cmds` — report: the year's publicity section (GB/T 9704 .docx, PDF, text).
 - `template_cmds` — template: a campaign's fill-in 统计表 (.xlsx) for the counties.
@@ -33,10 +35,12 @@ def build_app() -> typer.Typer:
         planning_cmds,
         recipients_cmds,
         report_cmds,
+        reporting_cmds,
         run_cmds,
         summary_cmds,
         tally_cmds,
         template_cmds,
+        units_cmds,
     )
 
     app = typer.Typer(
@@ -49,6 +53,7 @@ def build_app() -> typer.Typer:
     groups = (
         planning_cmds,
         tally_cmds,
+        reporting_cmds,
         template_cmds,
         summary_cmds,
         report_cmds,
@@ -58,6 +63,7 @@ def build_app() -> typer.Typer:
     for group in groups:
         app.add_typer(group.app)
     app.add_typer(recipients_cmds.app, name="recipients", help="Who receives summaries.")
+    app.add_typer(units_cmds.app, name="units", help="The reporting units (单位) and their tree.")
     app.add_typer(deadletter_cmds.app, name="dead-letters", help="Quarantined task messages.")
     return app
 

@@ -29,7 +29,7 @@ def deliveries(
 
     with session() as s:
         rows = list_deliveries(session=s, campaign_id=campaign_id)
-    grid = table("id", "campaign", "v", "recipient", "status", "tries", "when", "last error")
+    grid = table("id", "campaign", "what", "recipient", "status", "tries", "when", "last error")
     for row in rows:
         d = row.delivery
         when = ""
@@ -40,7 +40,7 @@ def deliveries(
         grid.add_row(
             str(d.id),
             row.campaign_id,
-            str(row.version),
+            row.what,
             shown_address(row.recipient.channel, row.recipient.address),
             d.status,
             str(d.attempts),

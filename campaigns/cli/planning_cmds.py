@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -38,11 +39,21 @@ def calendar(
         str | None, typer.Option(help="This year's dates, START:END (e.g. 2019-05-19:2019-05-26).")
     ] = None,
     ics: Annotated[Path | None, typer.Option(help="Also write an iCalendar file.")] = None,
+    units: Annotated[
+        str | None, typer.Option(help="--apply: these reporting units take part in each.")
+    ] = None,
+    units_under: Annotated[
+        str | None, typer.Option(help="--apply: every unit directly under this one takes part.")
+    ] = None,
 ) -> None:
     """Show (or --apply: create) the year's four observances."""
     from campaigns.planning.observances import parse_day_range, year_calendar
 
     override = parse_day_range(sci_tech_week, what="--sci-tech-week") if sci_tech_week else None
+    if (units or units_under) and not apply:
+        from campaigns.errors import InvalidInputError
+
+        raise InvalidInputError("--units and --units-under go with --apply")
     entries = year_calendar(year, sci_tech_week=override)
     created: dict[str, bool] = {}
     if apply:
@@ -50,7 +61,14 @@ def calendar(
 
         with session() as s:
             for entry, was_created in apply_calendar(
-                year, session=s, actor=actor(), timezone=settings().timezone, sci_tech_week=override
+                year,
+                session=s,
+                actor=actor(),
+                timezone=settings().timezone,
+                sci_tech_week=override,
+                units=_unit_list(units),
+                units_under=units_under,
+                report_days=settings().report_days,
             ):
                 created[entry.campaign_id] = was_created
     if ics is not None:
@@ -105,6 +123,16 @@ def create(
     ] = None,
     target: Annotated[list[str] | None, typer.Option(help="METRIC=N, repeatable.")] = None,
     id: Annotated[str | None, typer.Option("--id", help="Default YEAR-KIND.")] = None,
+    units: Annotated[
+        str | None, typer.Option(help="Reporting units taking part: codes or names, a,b,c.")
+    ] = None,
+    units_under: Annotated[
+        str | None, typer.Option(help="Every unit directly under this one takes part.")
+    ] = None,
+    report_by: Annotated[
+        str | None,
+        typer.Option(help="Last day reports are accepted, YYYY-MM-DD (default: end + 3 days)."),
+    ] = None,
 ) -> None:
     """Schedule a campaign."""
     from campaigns.planning.campaigns import CampaignSpec, create_campaign, parse_targets
@@ -122,10 +150,37 @@ def create(
         targets=parse_targets(target or []),
         campaign_id=id,
         timezone=settings().timezone,
+        units=_unit_list(units),
+        units_under=units_under,
+        report_by_day=parse_day(report_by, what="--report-by") if report_by else None,
+        report_days=settings().report_days,
     )
     with session() as s:
         campaign = create_campaign(spec, session=s, actor=actor())
         console().print(f"created {campaign.id}: {campaign.title} ({campaign.status})")
+        if campaign.report_by is not None:
+            from campaigns.planning.participants import participant_codes
+
+            count = len(participant_codes(campaign.id, session=s))
+            deadline = _local_minute(campaign.report_by, campaign.timezone)
+            console().print(f"参与单位{count}个，填报截止{deadline} ({count} units, report by)")
+
+
+def _unit_list(text: str | None) -> list[str]:
+    """`--units 浚县,淇县` (a Chinese comma or 、 works too)."""
+    if not text:
+        return []
+    for separator in ("，", "、"):
+        text = text.replace(separator, ",")
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _local_minute(moment: datetime, timezone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    from campaigns.planning.participants import deadline_text
+
+    return deadline_text(moment, ZoneInfo(timezone))
 
 
 def _clean(text: str | None, what: str) -> str | None:
@@ -163,6 +218,8 @@ def show(campaign_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     from zoneinfo import ZoneInfo
 
     from campaigns.planning.campaigns import get_campaign, local_days, metric_catalogue, targets_of
+    from campaigns.planning.participants import progress_of
+    from campaigns.planning.units import load_directory
     from campaigns.summaries.versions import latest_summary
     from campaigns.tallies.totals import totals
 
@@ -173,10 +230,17 @@ def show(campaign_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
         sums = totals(c.id, session=s)
         targets = targets_of(c.id, session=s)
         latest = latest_summary(c.id, session=s)
+        progress = progress_of(c, session=s, directory=load_directory(session=s))
     console().print(f"[bold]{c.id}[/bold]  {c.title}")
     console().print(f"{first} – {last} ({c.timezone})  status: {c.status}")
     if c.venue:
         console().print(f"venue: {c.venue}")
+    if progress.participants:
+        deadline = _local_minute(progress.deadline, c.timezone)
+        missing = "、".join(p.name for p in progress.missing)
+        line = f"报送：{progress.line('zh')}；填报截止 {deadline}"
+        console().print(line + (f"；未报送：{missing}" if missing else ""), markup=False)
+        console().print(f"reporting: {progress.line('en')}, report by {deadline}")
     if latest:
         compiled = latest.compiled_at.astimezone(ZoneInfo(c.timezone))
         console().print(f"summary: version {latest.version}, compiled {compiled:%Y-%m-%d %H:%M}")
@@ -203,15 +267,38 @@ def close(
         bool, typer.Option("--wait", help="Wait until the summary is delivered.")
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 300.0,
+    report_now: Annotated[
+        bool,
+        typer.Option(
+            "--report-now",
+            help="Stop waiting for the units' reports: the summary now, naming who is missing.",
+        ),
+    ] = False,
 ) -> None:
-    """Close a campaign now; workers compile and deliver its summary."""
+    """Close a campaign now; workers compile and deliver its summary (with participants,
+    once all have reported or at the report-by deadline)."""
+    from campaigns.models import utcnow
     from campaigns.planning.lifecycle import close_campaign
+    from campaigns.planning.lifecycle import report_now as stop_waiting
+    from campaigns.planning.participants import progress_of, summary_due
+    from campaigns.planning.units import load_directory
 
     with session() as s:
         campaign = close_campaign(campaign_id, session=s, actor=actor())
+        if report_now:
+            campaign = stop_waiting(campaign_id, session=s, actor=actor())
+        due = summary_due(campaign, session=s, now=utcnow())
+        progress = progress_of(campaign, session=s, directory=load_directory(session=s))
     console().print(f"{campaign.id} is {campaign.status}")
     from campaigns.cli.publish import enqueue_compile, wait_for_delivery
 
+    if progress.participants and not due and campaign.status == "closed":
+        deadline = _local_minute(progress.deadline, campaign.timezone)
+        console().print(
+            f"汇总待全部单位报送或填报截止（{deadline}）后生成：{progress.line('zh')}"
+            f" (the summary follows once all have reported, or at the deadline)"
+        )
+        return
     enqueue_compile(campaign_id)
     if wait:
         wait_for_delivery(campaign_id, timeout=timeout)

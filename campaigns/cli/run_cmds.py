@@ -73,20 +73,22 @@ def demo(
     ] = None,
 ) -> None:
     """The whole pipeline on this machine in about a minute, in a throwaway data dir: the
-    year's four observances (seconds long), Chinese sample tallies, summaries by email."""
+    year's four observances (seconds long), Chinese sample tallies, three reporting units
+    (one reminded), summaries by email."""
     from campaigns.cli import build_app
     from campaigns.runtime.demo import run_demo
 
     cli = build_app()
 
-    def import_sheet(campaign_id: str, sheet: Path) -> None:
-        cli(["import", campaign_id, os.fspath(sheet), "--wait"], standalone_mode=False)
+    def import_sheet(campaign_id: str, sheet: Path, unit: str | None) -> None:
+        by_unit = ["--unit", unit] if unit else []
+        cli(["import", campaign_id, os.fspath(sheet), "--wait", *by_unit], standalone_mode=False)
 
     result = run_demo(data_dir, report=_progress("demo"), import_sheet=import_sheet)
     typer.echo("")
     typer.echo(result.summary_zh.rstrip("\n"))
     typer.echo("")
-    typer.echo(f"emails ({len(result.emails)}, one per recipient per campaign):")
+    typer.echo(f"emails ({len(result.emails)}: one per recipient per campaign, and the reminder):")
     for email in result.emails:
         typer.echo(f"  {email}")
     typer.echo(f"chart of {result.shown_id}: {result.chart}")

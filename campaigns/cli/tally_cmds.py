@@ -15,6 +15,8 @@ from campaigns.cli._common import actor, console, session, settings
 from campaigns.cli.progress import Progress
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from campaigns.tallies.encoding import NewTally
     from campaigns.tallies.sheets.reader import ImportReport
 
@@ -38,11 +40,22 @@ def log(
         typer.Option("--new", help="This is another one, not a repeat: skip the repeat check."),
     ] = False,
     note: Annotated[str | None, typer.Option()] = None,
+    unit: Annotated[
+        str | None, typer.Option(help="The reporting unit (code or name) it is from.")
+    ] = None,
+    final: Annotated[
+        bool,
+        typer.Option("--final", help="The unit's last tally: with it, the unit has reported."),
+    ] = False,
     wait: Annotated[
         float, typer.Option(help="Seconds to wait until it is counted (0: don't).")
     ] = 30.0,
 ) -> None:
     """Record one tally: `campaigns log 2019-world-ip-day materials 300`."""
+    from campaigns.errors import InvalidInputError
+
+    if final and unit is None:
+        raise InvalidInputError("--final goes with --unit: the unit whose report it completes")
     tally = _validated(
         campaign_id,
         metric,
@@ -56,9 +69,11 @@ def log(
         note=note,
         correction=False,
         reason=None,
+        unit=unit,
     )
+    reports_for = [tally.unit] if final and tally.unit else []
     tally, hint, stored = _publish_one(
-        campaign_id, tally, at=at, key=key, new=new, wait=wait, what="log"
+        campaign_id, tally, at=at, key=key, new=new, wait=wait, what="log", reports_for=reports_for
     )
     what = f"{tally.metric} {tally.quantity}"
     if stored is None:
@@ -66,6 +81,9 @@ def log(
     else:
         shown = f"{what} (key {tally.key}{hint})"
         line = f"counted: {shown}" if stored else f"already counted: {shown}"
+        if reports_for:
+            # Counted means its batch is complete: the unit was marked in that transaction.
+            line += f"; report of {unit} complete"
     _say(line)
 
 
@@ -81,6 +99,9 @@ def correct(
         bool,
         typer.Option("--new", help="This is another one, not a repeat: skip the repeat check."),
     ] = False,
+    unit: Annotated[
+        str | None, typer.Option(help="The reporting unit (code or name) whose figure it is.")
+    ] = None,
     wait: Annotated[
         float, typer.Option(help="Seconds to wait until it is counted (0: don't).")
     ] = 30.0,
@@ -99,6 +120,7 @@ def correct(
         note=None,
         correction=True,
         reason=reason,
+        unit=unit,
     )
     tally, hint, stored = _publish_one(
         campaign_id, tally, at=at, key=key, new=new, wait=wait, what="correction"
@@ -138,8 +160,10 @@ def _publish_one(
     new: bool,
     wait: float,
     what: str,
+    reports_for: list[str] | None = None,
 ) -> tuple[NewTally, str, int | None]:
-    """Publish one tally as a batch, its key decided by the repeat check (`key_log`).
+    """Publish one tally as a batch, its key decided by the repeat check (`key_log`); with
+    `reports_for` (`log --final`), the batch is those units' report.
 
     Returns the tally as published; the hint to show when it repeats an earlier log ("; the
     same log was made at 10:02; add --new if this is another one", else ""); and how many
@@ -170,7 +194,7 @@ def _publish_one(
     try:
         batch_id = publish_tallies(
             campaign_id,
-            [encode_chunk(columns, source=source)],
+            [encode_chunk(columns, source=source, reports_for=reports_for or ())],
             source=LOG_SOURCE,
             tallies=1,
             chunk_count=1,
@@ -208,6 +232,7 @@ def _validated(
     note: str | None,
     correction: bool,
     reason: str | None,
+    unit: str | None,
 ) -> NewTally:
     """The tally as typed, checked; its key is decided when it is published (`_publish_one`)."""
     from campaigns.errors import InvalidInputError
@@ -226,6 +251,7 @@ def _validated(
         ("--note", note),
         ("--key", key),
         ("--reason", reason),
+        ("--unit", unit),
     ):
         if value is not None and (any(ord(c) < 32 for c in value) or len(value) > 500):
             raise InvalidInputError(f"{what}: control characters or over 500 characters")
@@ -241,6 +267,7 @@ def _validated(
         campaign = get_campaign(campaign_id, session=s)
         check_accepting(campaign)
         metric = metric_catalogue(session=s).resolve(metric_name)
+        unit_code = None if unit is None else _unit_code(campaign_id, unit, session=s)
     occurred = parse_when(at, zone=ZoneInfo(campaign.timezone)) if at else utcnow()
     if correction and at is None:
         # A correction amends the campaign as a whole; date it inside the campaign.
@@ -258,7 +285,19 @@ def _validated(
         is_correction=correction,
         reason=reason,
         source="cli",
+        unit=unit_code,
     )
+
+
+def _unit_code(campaign_id: str, text: str, *, session: Session) -> str:
+    """`--unit`'s code: a unit kept (by code or name) that takes part in the campaign."""
+    from campaigns.planning.participants import check_participating
+    from campaigns.planning.units import load_directory
+
+    directory = load_directory(session=session)
+    code = directory.resolve(text, where="--unit").code
+    check_participating(campaign_id, [code], session=session, directory=directory)
+    return code
 
 
 _SECOND = timedelta(seconds=1)
@@ -284,6 +323,10 @@ def import_(
             help="Import the rows as they are when a 合计/小计 row disagrees with them.",
         ),
     ] = False,
+    unit: Annotated[
+        str | None,
+        typer.Option(help="The reporting unit (code or name) of the rows without a 单位 cell."),
+    ] = None,
 ) -> None:
     """Import tallies from a CSV file (UTF-8, UTF-8 with BOM or GB18030) or a workbook
     (.xlsx, .xls, .ods: every sheet with a tally table), long or wide (统计表) layout."""
@@ -317,6 +360,7 @@ def import_(
             )
         except ImportFileError as exc:
             raise InvalidInputError(str(exc)) from None
+    reports_for, unit_code = _row_units(campaign_id, report, name, unit)
     # The rows live until the end: spare them the collector's rescans while chunks are made.
     gc.freeze()
     good, bad = len(report.accepted), len(report.errors)
@@ -357,7 +401,7 @@ def import_(
     if not good:
         console().print(f"{name}: nothing to count: every figure is empty, '-' or 0")
         return
-    digest = file_digest(file)
+    digest = file_digest(file, unit=unit_code)
     if not bad:
         with session() as s:
             earlier = completed_import(campaign_id, digest, session=s)
@@ -370,7 +414,9 @@ def import_(
             return
     size = max(1, settings().import_chunk_size)
     source = f"import:{name}"[:200]
-    chunks = import_chunks(report.accepted, campaign, size=size, source=source, actor=actor())
+    chunks = import_chunks(
+        report.accepted, campaign, size=size, source=source, actor=actor(), reports_for=reports_for
+    )
     with Progress(good >= _PROGRESS_ROWS) as bar:
         sending = bar.add("queueing", good)
         try:
@@ -404,6 +450,26 @@ def import_(
     console().print(
         f"{name}: {progress.stored:,} new, {progress.already_counted:,} already counted"
     )
+
+
+def _row_units(
+    campaign_id: str, report: ImportReport, name: str, unit: str | None
+) -> tuple[list[str], str | None]:
+    """Resolve the rows' units (`tallies.row_units`), their errors added to the report's, and
+    refuse a unit not taking part; (the units the import reports for, `--unit`'s code)."""
+    from campaigns.planning.participants import check_participating
+    from campaigns.planning.units import load_directory
+    from campaigns.tallies.row_units import resolve_row_units
+
+    with session() as s:
+        directory = load_directory(session=s)
+        code = None if unit is None else directory.resolve(unit, where="--unit").code
+        found = resolve_row_units(report.accepted, directory, file=name, default=code)
+        used = found.codes if code is None else [*found.codes, code]
+        check_participating(campaign_id, used, session=s, directory=directory)
+    report.errors += found.errors
+    report.bad_rows += len(found.errors)
+    return found.codes, code
 
 
 def _sheet_lines(name: str, report: ImportReport) -> list[str]:

@@ -2,6 +2,7 @@
 
 - `recipients` — who receives summaries: email addresses and chat-group robots.
 - `deliveries` — the delivery rows seen from outside: create, due, resend, list.
+- `reminders` — one reminder to each unit that has not reported, before its deadline.
 - `transitions` — the state machine of one row under its claim: claim, hand-over, outcome.
 - `attempts` — one attempt from claim to recorded outcome, the network outside any transaction.
 - `sending` — composing and sending one message, and classifying what happened.

@@ -1,9 +1,9 @@
 """Delivery rows as the dispatcher and the operator see them: created, found due, resent, listed.
 
 One `Delivery` row per (summary, recipient, channel) is created in the transaction that
-stores the summary, its Message-ID fixed there; each attempt at it is made by
-`campaigns.delivery.attempts`. A failed or `unknown` row only goes out again through an
-explicit `resend`.
+stores the summary, its Message-ID fixed there (a year's report and a reminder likewise);
+each attempt at it is made by `campaigns.delivery.attempts`. A failed or `unknown` row only
+goes out again through an explicit `resend`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, or_, select
 
 from campaigns.audit import record_event
@@ -23,6 +24,8 @@ from campaigns.models import (
     Delivery,
     DeliveryStatus,
     Recipient,
+    Reminder,
+    ReportingUnit,
     Summary,
     YearReportVersion,
     utcnow,
@@ -45,6 +48,15 @@ def create_report_deliveries(
     return _create(recipients, session=session, now=now, year_report_id=report.id)
 
 
+def create_reminder_delivery(
+    reminder: Reminder, recipient: Recipient, *, session: Session, now: datetime
+) -> Delivery:
+    """The one message of a reminder, to its unit's contact."""
+    assert reminder.id is not None
+    (delivery,) = _create([recipient], session=session, now=now, reminder_id=reminder.id)
+    return delivery
+
+
 def _create(
     recipients: list[Recipient],
     *,
@@ -52,6 +64,7 @@ def _create(
     now: datetime,
     summary_id: int | None = None,
     year_report_id: int | None = None,
+    reminder_id: int | None = None,
 ) -> list[Delivery]:
     from campaigns.delivery.mail import make_message_id
 
@@ -62,6 +75,7 @@ def _create(
         delivery = Delivery(
             summary_id=summary_id,
             year_report_id=year_report_id,
+            reminder_id=reminder_id,
             recipient_id=recipient.id,
             channel=recipient.channel,
             status=DeliveryStatus.queued,
@@ -138,29 +152,53 @@ def resend(delivery_id: int, *, session: Session, actor: str) -> Delivery:
 class DeliveryRow:
     delivery: Delivery
     campaign_id: str
+    # 0 for a reminder, which has no versions.
     version: int
     recipient: Recipient
+    # What was sent, as a listing shows it: "v2" (a summary or a year's report), "催报 淇县".
+    what: str
 
 
 def list_deliveries(*, session: Session, campaign_id: str | None = None) -> list[DeliveryRow]:
-    """Every delivery, or a campaign's; a year's report shows as `year-report-2026`."""
+    """Every delivery, or a campaign's (its summaries' and reminders'); a year's report shows
+    as `year-report-2026`."""
+    # SQLAlchemy's own select: sqlmodel's is typed for at most four entities.
     query = (
-        select(Delivery, Summary, YearReportVersion, Recipient)
+        sa_select(Delivery, Summary, YearReportVersion, Reminder, ReportingUnit, Recipient)
         .outerjoin(Summary, col(Summary.id) == col(Delivery.summary_id))
         .outerjoin(YearReportVersion, col(YearReportVersion.id) == col(Delivery.year_report_id))
+        .outerjoin(Reminder, col(Reminder.id) == col(Delivery.reminder_id))
+        .outerjoin(ReportingUnit, col(ReportingUnit.code) == col(Reminder.unit_code))
         .join(Recipient, col(Recipient.id) == col(Delivery.recipient_id))
         .order_by(col(Delivery.id))
     )
     if campaign_id is not None:
         if session.get(Campaign, campaign_id) is None:
             raise NotFoundError(f"unknown campaign {campaign_id!r} (see `campaigns list`)")
-        query = query.where(Summary.campaign_id == campaign_id)
+        query = query.where(
+            or_(col(Summary.campaign_id) == campaign_id, col(Reminder.campaign_id) == campaign_id)
+        )
     rows = []
-    for delivery, summary, report, recipient in session.exec(query):
+    for delivery, summary, report, reminder, unit, recipient in session.execute(query):
         if summary is not None:
-            rows.append(DeliveryRow(delivery, summary.campaign_id, summary.version, recipient))
+            rows.append(
+                DeliveryRow(
+                    delivery, summary.campaign_id, summary.version, recipient, f"v{summary.version}"
+                )
+            )
         elif report is not None:
-            rows.append(DeliveryRow(delivery, report_label(report.year), report.version, recipient))
+            rows.append(
+                DeliveryRow(
+                    delivery,
+                    report_label(report.year),
+                    report.version,
+                    recipient,
+                    f"v{report.version}",
+                )
+            )
+        elif reminder is not None:
+            name = unit.name if unit is not None else reminder.unit_code
+            rows.append(DeliveryRow(delivery, reminder.campaign_id, 0, recipient, f"催报 {name}"))
     return rows
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from campaigns.models import DeliveryStatus, RecipientChannel
 from campaigns.settings import Settings
-from campaigns.summaries.render import chart_series, heading, render, table_rows
+from campaigns.summaries.render import chart_series, heading, render
 
 HandOver = Callable[[], None]
 
@@ -47,6 +47,21 @@ class YearReportMail:
 
 
 @dataclass(frozen=True)
+class ReminderMail:
+    """A reminder to a unit that has not reported, its words composed when it was claimed
+    (campaigns.delivery.reminders)."""
+
+    campaign_id: str
+    unit_code: str
+    unit_name: str
+    subject: str
+    zh_text: str
+    en_text: str
+    # The short message a chat-group robot gets.
+    robot_text: str
+
+
+@dataclass(frozen=True)
 class DeliveryJob:
     """Everything one attempt needs, read from the database when it was claimed."""
 
@@ -62,8 +77,9 @@ class DeliveryJob:
     claim: str
     summary_version: int
     figures: dict[str, Any]
-    # Set instead of `figures` for a delivery of the year's report.
+    # Set instead of `figures` for a delivery of the year's report, or of a reminder.
     year_report: YearReportMail | None = None
+    reminder: ReminderMail | None = None
 
 
 @dataclass(frozen=True)
@@ -95,34 +111,13 @@ def attachments(
     GB/T 9704), signed with the settings' organisation and dated the day it was compiled."""
     from campaigns.reports.campaign_sheet import write_campaign_docx
     from campaigns.settings import get_settings
-    from campaigns.summaries.exports import table_to_csv, table_to_xlsx
     from campaigns.summaries.prose import is_digest
+    from campaigns.summaries.workbook import summary_csvs, summary_xlsx
 
-    headers, rows = table_rows(figures, "zh")
-    day_rows = [
-        [figures["metrics"].get(m, {}).get("zh", m), day, total]
-        for m, days in figures["by_day"].items()
-        for day, total in days.items()
-    ]
-    venue_rows = [
-        [figures["metrics"].get(m, {}).get("zh", m), venue or "（未注明）", total]
-        for m, venues in figures["by_venue"].items()
-        for venue, total in venues.items()
-    ]
-    xlsx = table_to_xlsx(
-        [
-            ("汇总", headers, rows),
-            ("按日", ["指标", "日期", "合计"], day_rows),
-            ("按地点", ["指标", "地点", "合计"], venue_rows),
-        ],
-        title=heading(figures, "zh"),
-        as_of=figures.get("as_of"),
-    )
+    # With reporting units the workbook has a 按单位统计 sheet and a CSV of its own.
     stem = figures["campaign"]["id"]
-    files = [
-        (f"{stem}.xlsx", xlsx, XLSX_TYPE),
-        (f"{stem}.csv", table_to_csv(headers, rows), "text/csv"),
-    ]
+    files = [(f"{stem}.xlsx", summary_xlsx(figures), XLSX_TYPE)]
+    files += [(name, data, "text/csv") for name, data in summary_csvs(figures)]
     if is_digest(figures):
         return files
     settings = settings or get_settings()
@@ -174,6 +169,26 @@ def compose_report_email(
     )
 
 
+def compose_reminder_email(
+    job: DeliveryJob, reminder: ReminderMail, *, settings: Settings
+) -> EmailMessage:
+    """A reminder: one official paragraph signed by the organiser, then the English line."""
+    from campaigns.delivery.mail import build_summary_message
+
+    paragraphs = [reminder.zh_text, settings.org_name, reminder.en_text]
+    body = "".join(f"<p>{escape_html(p)}</p>" for p in paragraphs)
+    return build_summary_message(
+        sender=settings.mail_from,
+        sender_name=settings.mail_from_name,
+        to=job.address,
+        to_name=job.name,
+        subject=reminder.subject,
+        text="\n\n".join(paragraphs),
+        html=f'<!DOCTYPE html><html lang="zh-CN"><meta charset="utf-8"><body>{body}</body></html>',
+        message_id=job.message_id,
+    )
+
+
 def _after_body_tag(document: str, insert: str) -> str:
     head, tag, rest = document.partition("<body")
     if not tag:
@@ -188,6 +203,8 @@ def compose_email(job: DeliveryJob, *, settings: Settings) -> EmailMessage:
 
     if job.year_report is not None:
         return compose_report_email(job, job.year_report, settings=settings)
+    if job.reminder is not None:
+        return compose_reminder_email(job, job.reminder, settings=settings)
     figures = job.figures
     # Checked again when the message is built; first here, so a hostile title is refused
     # before the chart is drawn for nothing.
@@ -197,7 +214,7 @@ def compose_email(job: DeliveryJob, *, settings: Settings) -> EmailMessage:
     chart = render_daily_chart_bytes(chart_series(figures), title=heading(figures, "zh"))
     html = html.replace(
         "</body>",
-        '<p><img src="cid:chart" alt="每日统计图" style="max-width:100%"></p>'
+        '<p><img src="cid:chart" alt="统计图" style="max-width:100%"></p>'
         f"<hr>{render(figures, lang='en', fmt='html').split('<body', 1)[1].split('>', 1)[1]}",
     )
     return build_summary_message(
@@ -257,12 +274,13 @@ def _send_email(job: DeliveryJob, *, settings: Settings, hand_over: HandOver) ->
     except ValueError as exc:
         return Outcome(DeliveryStatus.failed, f"message refused before sending: {exc}")
     if settings.smtp_url is None:
-        what = (
-            f"year-report-{job.year_report.year}"
-            if job.year_report is not None
-            else job.figures["campaign"]["id"]
-        )
-        name = f"{what}-v{job.summary_version}-{job.delivery_id}"
+        if job.year_report is not None:
+            name = f"year-report-{job.year_report.year}-v{job.summary_version}"
+        elif job.reminder is not None:
+            name = f"{job.reminder.campaign_id}-reminder-{job.reminder.unit_code}"
+        else:
+            name = f"{job.figures['campaign']['id']}-v{job.summary_version}"
+        name = f"{name}-{job.delivery_id}"
         write_outbox(message, outbox=settings.outbox_dir, name=name, before_rename=hand_over)
         return Outcome(DeliveryStatus.sent)
     try:
@@ -298,10 +316,20 @@ def _send_webhook(job: DeliveryJob, *, hand_over: HandOver) -> Outcome:
                 DeliveryStatus.failed,
                 f"signing secret: environment variable {job.secret_env} is not set for the worker",
             )
-    figures, report = job.figures, job.year_report
+    figures, report, reminder = job.figures, job.year_report, job.reminder
     hand_over()
     try:
-        if report is not None:
+        if reminder is not None:
+            post_summary(
+                job.channel,  # type: ignore[arg-type]
+                job.address,
+                title=reminder.subject,
+                markdown=reminder.robot_text,
+                text=reminder.robot_text,
+                secret=secret,
+                extra={"campaign_id": reminder.campaign_id, "reminder": reminder.unit_code},
+            )
+        elif report is not None:
             changes = f"{report.changes}\n\n" if report.changes else ""
             post_summary(
                 job.channel,  # type: ignore[arg-type]

@@ -28,8 +28,15 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from campaigns.audit import record_event
-from campaigns.delivery.sending import DeliveryJob, Outcome, YearReportMail
-from campaigns.models import Delivery, DeliveryStatus, Recipient, Summary, YearReportVersion
+from campaigns.delivery.sending import DeliveryJob, Outcome, ReminderMail, YearReportMail
+from campaigns.models import (
+    Delivery,
+    DeliveryStatus,
+    Recipient,
+    Reminder,
+    Summary,
+    YearReportVersion,
+)
 
 _CLAIMABLE = (DeliveryStatus.queued, DeliveryStatus.retrying)
 _MAX_ERROR = 1000
@@ -86,7 +93,7 @@ def claim(
         return None
     recipient = session.get(Recipient, delivery.recipient_id)
     assert recipient is not None and delivery.message_id is not None
-    version, figures, report = _content(delivery, session=session)
+    version, figures, report, reminder = _content(delivery, session=session)
     if recovered:
         delivery.last_error = "an earlier attempt stopped before the message was handed over"
     delivery.status = DeliveryStatus.sending
@@ -108,17 +115,23 @@ def claim(
         summary_version=version,
         figures=figures,
         year_report=report,
+        reminder=reminder,
     )
 
 
 def _content(
     delivery: Delivery, *, session: Session
-) -> tuple[int, dict[str, Any], YearReportMail | None]:
-    """What the delivery carries: a summary's figures, or a frozen year's report."""
+) -> tuple[int, dict[str, Any], YearReportMail | None, ReminderMail | None]:
+    """What the delivery carries: a summary's figures, a frozen year's report, or a reminder."""
     if delivery.summary_id is not None:
         summary = session.get(Summary, delivery.summary_id)
         assert summary is not None
-        return summary.version, json.loads(summary.figures), None
+        return summary.version, json.loads(summary.figures), None, None
+    if delivery.reminder_id is not None:
+        # Imported here: reminders builds on deliveries, which builds on this module.
+        from campaigns.delivery.reminders import reminder_mail
+
+        return 0, {}, None, reminder_mail(delivery.reminder_id, session=session)
     report = session.get(YearReportVersion, delivery.year_report_id)
     assert report is not None
     body = json.loads(report.body)
@@ -134,7 +147,7 @@ def _content(
         docx=report.docx,
         pdf=report.pdf,
     )
-    return report.version, {}, mail
+    return report.version, {}, mail, None
 
 
 def _later(moment: datetime | None, now: datetime) -> bool:
@@ -225,6 +238,9 @@ def _judge(
 
 
 def campaign_of(delivery: Delivery, *, session: Session) -> str | None:
+    if delivery.reminder_id is not None:
+        reminder = session.get(Reminder, delivery.reminder_id)
+        return reminder.campaign_id if reminder else None
     if delivery.summary_id is None:
         return None
     summary = session.get(Summary, delivery.summary_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -21,6 +21,9 @@ from campaigns.planning.observances import (
     local_bounds,
     year_calendar,
 )
+from campaigns.planning.participants import add_participants
+from campaigns.planning.unit_directory import UnitDirectory
+from campaigns.planning.units import load_directory
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 _KIND_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
@@ -45,6 +48,15 @@ class CampaignSpec:
     # campaigns that last minutes. Given together; first_day/last_day are then ignored.
     start_at: datetime | None = None
     end_at: datetime | None = None
+    # The reporting units taking part (codes or names), and/or every unit under one parent.
+    units: Sequence[str] = ()
+    units_under: str | None = None
+    # The last local day reports are accepted (the deadline is the midnight after it); or an
+    # exact deadline (the demo's minutes-long campaigns). Default with participants: the last
+    # day plus `report_days`.
+    report_by_day: date | None = None
+    report_by: datetime | None = None
+    report_days: int = 3
 
 
 def metric_catalogue(*, session: Session) -> MetricCatalogue:
@@ -85,9 +97,13 @@ def create_campaign(spec: CampaignSpec, *, session: Session, actor: str) -> Camp
         targets[metric.id] = value
     if session.get(Campaign, campaign_id) is not None:
         raise ConflictError(f"campaign {campaign_id!r} already exists")
-    start_at, end_at = local_bounds(first, last, ZoneInfo(spec.timezone))
+    zone = ZoneInfo(spec.timezone)
+    start_at, end_at = local_bounds(first, last, zone)
     if spec.start_at is not None and spec.end_at is not None:
         start_at, end_at = spec.start_at, spec.end_at
+    directory = load_directory(session=session)
+    units = chosen_units(spec.units, spec.units_under, directory=directory)
+    report_by = _report_by(spec, last, end_at, has_participants=bool(units))
     now = utcnow()
     campaign = Campaign(
         id=campaign_id,
@@ -101,6 +117,7 @@ def create_campaign(spec: CampaignSpec, *, session: Session, actor: str) -> Camp
         partners=spec.partners,
         activity_forms=spec.activity_forms,
         status=CampaignStatus.scheduled,
+        report_by=report_by,
         created_at=now,
         updated_at=now,
     )
@@ -113,10 +130,54 @@ def create_campaign(spec: CampaignSpec, *, session: Session, actor: str) -> Camp
         session=session,
         actor=actor,
         campaign_id=campaign_id,
-        data={"kind": spec.kind, "first_day": first, "last_day": last, "targets": targets},
+        data={
+            "kind": spec.kind,
+            "first_day": first,
+            "last_day": last,
+            "targets": targets,
+            **({"report_by": report_by} if report_by else {}),
+        },
         at=now,
     )
+    add_participants(campaign_id, units, session=session, actor=actor, now=now)
     return campaign
+
+
+def chosen_units(names: Sequence[str], under: str | None, *, directory: UnitDirectory) -> list[str]:
+    """The codes `--units` (codes or names) and `--units-under PARENT` (the units directly
+    under it, or under its sub-units where it has only those) stand for, in tree order."""
+    codes = [directory.resolve(name, where="--units").code for name in names if name.strip()]
+    if under is not None:
+        parent = directory.resolve(under, where="--units-under")
+        below = directory.children(parent.code)
+        if not below:
+            raise InvalidInputError(f"--units-under {under}: {parent.name} has no sub-units")
+        codes += [unit.code for unit in below]
+    order = {unit.code: i for i, (unit, _) in enumerate(directory.walk())}
+    return sorted(dict.fromkeys(codes), key=lambda code: order.get(code, len(order)))
+
+
+def _report_by(
+    spec: CampaignSpec, last: date, end_at: datetime, *, has_participants: bool
+) -> datetime | None:
+    zone = ZoneInfo(spec.timezone)
+    if spec.report_by is not None:
+        deadline = spec.report_by
+        if deadline < end_at:
+            raise InvalidInputError(f"report-by {deadline} is before the campaign ends ({end_at})")
+        return deadline
+    if spec.report_by_day is not None:
+        if spec.report_by_day < last:
+            raise InvalidInputError(
+                f"--report-by {spec.report_by_day} is before the campaign's last day {last}"
+            )
+        return local_bounds(spec.report_by_day, spec.report_by_day, zone)[1]
+    if not has_participants:
+        return None
+    if spec.start_at is not None:
+        return end_at + timedelta(days=spec.report_days)
+    day = last + timedelta(days=spec.report_days)
+    return local_bounds(day, day, zone)[1]
 
 
 def _exact_days(spec: CampaignSpec) -> tuple[date, date]:
@@ -175,8 +236,12 @@ def apply_calendar(
     actor: str,
     timezone: str,
     sci_tech_week: tuple[date, date] | None = None,
+    units: Sequence[str] = (),
+    units_under: str | None = None,
+    report_days: int = 3,
 ) -> list[tuple[CalendarEntry, bool]]:
-    """Create the year's observances that do not exist yet; (entry, created) for each."""
+    """Create the year's observances that do not exist yet, each with the same participants;
+    (entry, created) for each."""
     results = []
     for entry in year_calendar(year, sci_tech_week=sci_tech_week):
         exists = session.get(Campaign, entry.campaign_id) is not None
@@ -187,6 +252,9 @@ def apply_calendar(
                 first_day=entry.first_day,
                 last_day=entry.last_day,
                 timezone=timezone,
+                units=units,
+                units_under=units_under,
+                report_days=report_days,
             )
             create_campaign(spec, session=session, actor=actor)
         results.append((entry, not exists))

@@ -149,3 +149,29 @@ def cancel_campaign(campaign_id: str, *, session: Session, actor: str, reason: s
         raise ConflictError(f"campaign {campaign_id!r} is {campaign.status}: cannot cancel it")
     session.refresh(campaign)
     return campaign
+
+
+def report_now(
+    campaign_id: str, *, session: Session, actor: str, now: datetime | None = None
+) -> Campaign:
+    """Stop waiting for the participants of a closed campaign: its deadline becomes now, so
+    the summary is compiled at once and names the units still missing."""
+    now = now or utcnow()
+    campaign = get_campaign(campaign_id, session=session)
+    if campaign.status != CampaignStatus.closed:
+        raise ConflictError(f"campaign {campaign_id!r} is {campaign.status}, not closed")
+    if campaign.report_by is None or campaign.report_by > now:
+        before = campaign.report_by
+        campaign.report_by = now
+        campaign.updated_at = now
+        session.add(campaign)
+        record_event(
+            "campaign.report_now",
+            session=session,
+            actor=actor,
+            campaign_id=campaign_id,
+            data={"report_by": now, "was": before},
+            at=now,
+        )
+        session.flush()
+    return campaign

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
@@ -26,6 +27,7 @@ from campaigns.models import (
     ReportHow,
     Summary,
     TallyChunkPending,
+    UnitRollup,
     utcnow,
 )
 from campaigns.planning.unit_directory import UnitDirectory
@@ -60,15 +62,15 @@ def add_participants(
 def remove_participants(
     campaign_id: str, codes: Iterable[str], *, session: Session, actor: str
 ) -> list[str]:
-    from campaigns.models import Tally
-
     removed = []
     for code in dict.fromkeys(codes):
         row = session.get(Participant, (campaign_id, code))
         if row is None:
             continue
         used = session.exec(
-            select(Tally.id).where(Tally.campaign_id == campaign_id, Tally.unit == code).limit(1)
+            select(UnitRollup.metric)
+            .where(UnitRollup.campaign_id == campaign_id, UnitRollup.unit == code)
+            .limit(1)
         ).first()
         if used is not None:
             raise ConflictError(f"unit {code} has tallies in {campaign_id}: it cannot be removed")
@@ -147,6 +149,15 @@ def mark_reported(
 def deadline_of(campaign: Campaign) -> datetime:
     """When reports stop being waited for: report-by when set, else the end."""
     return campaign.report_by or campaign.end_at
+
+
+def deadline_text(deadline: datetime, zone: ZoneInfo) -> str:
+    """A deadline as organisers write it: a local midnight is the end of the day before
+    (2025-12-10 24:00, not 2025-12-11 00:00), since reports are accepted through that day."""
+    local = deadline.astimezone(zone)
+    if local.time() == time(0, 0):
+        return f"{(local - timedelta(days=1)):%Y-%m-%d} 24:00"
+    return f"{local:%Y-%m-%d %H:%M}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from campaigns.audit import record_event
 from campaigns.errors import ConflictError, InvalidInputError, NotFoundError
-from campaigns.models import Participant, ReportingUnit, Tally, utcnow
+from campaigns.models import Participant, ReportingUnit, UnitRollup, utcnow
 from campaigns.planning.unit_directory import Unit, UnitDirectory, find_cycle
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
@@ -179,7 +179,10 @@ def remove_unit(text: str, *, session: Session, actor: str) -> ReportingUnit:
         raise NotFoundError(f"unknown reporting unit {text!r} (see `campaigns units list`)")
     row = session.get(ReportingUnit, unit.code)
     assert row is not None
-    used = session.exec(select(Tally.campaign_id).where(Tally.unit == unit.code).limit(1)).first()
+    # The by-unit rollup has a row wherever a tally names the unit: no scan of the tallies.
+    used = session.exec(
+        select(UnitRollup.campaign_id).where(UnitRollup.unit == unit.code).limit(1)
+    ).first()
     if used is not None:
         raise ConflictError(f"{unit.name} ({unit.code}) has tallies in {used}: it is kept")
     taking_part = session.exec(

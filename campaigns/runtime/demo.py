@@ -6,7 +6,9 @@ normal planning code, with windows of seconds instead of weeks; the bundled Chin
 sheets go in through the `campaigns import --wait` command (called in this process, which
 saves four interpreter start-ups on a small machine); from then on the real workers open,
 close, summarise and deliver every campaign to the outbox, and the demo only watches the
-database until every delivery is sent.
+database until every delivery is sent. The science week runs the reporting cycle
+(`demo_units`): three units, one reminded before it sends its sheet, and a summary that
+waits for all three.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -25,10 +27,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from campaigns.errors import CampaignsError, InvalidInputError
+from campaigns.runtime import demo_units
 from campaigns.runtime.serve import campaigns_command, serving_in_background
 
 Say = Callable[[str], None]
-ImportSheet = Callable[[str, Path], None]
+# (campaign id, sheet, reporting unit or None for the organiser's own rows)
+ImportSheet = Callable[[str, Path, str | None], None]
 
 TIMEZONE = "Asia/Shanghai"
 DISPATCH_INTERVAL_SECONDS = 2
@@ -109,13 +113,21 @@ def run_demo(
         _wait_for_worker(server.broker_url, timeout=120, serve_log=serve_log, alive=alive)
         say("worker ready")
         ids, closes = _plan(say=say)
-        _import_samples(ids, data_dir=data_dir, import_sheet=import_sheet)
+        later = _import_samples(ids, data_dir=data_dir, import_sheet=import_sheet)
         if datetime.now(UTC) >= closes:
             raise DemoError(
                 "this machine is too busy: the sample tallies were counted only after the "
                 "first campaign had closed; try again when it is idle"
             )
         _load_charting()
+        _units_report_late(
+            ids[SHOWN_KIND],
+            later,
+            import_sheet=import_sheet,
+            say=say,
+            alive=alive,
+            outbox=data_dir / "outbox",
+        )
         _wait_until_delivered(ids, timeout=timeout, say=say, alive=alive)
         figures = _delivered_figures(ids[SHOWN_KIND])
         # Drawn while serve shuts down (the block's end waits for it).
@@ -146,6 +158,7 @@ def demo_environment(data_dir: Path) -> dict[str, str]:
         CAMPAIGNS_ACTOR="demo",
         # The demo's minutes-long campaigns may span local midnight: no evening digests.
         CAMPAIGNS_DIGEST_TIME="off",
+        CAMPAIGNS_REMIND_BEFORE_HOURS=f"{demo_units.REMIND_BEFORE_SECONDS / 3600:.6f}",
     )
     return env
 
@@ -218,6 +231,7 @@ def _plan(*, say: Say) -> tuple[dict[str, str], datetime]:
     ids: dict[str, str] = {}
     closes: list[datetime] = []
     with session_scope() as session:
+        demo_units.add_units(session=session, actor=current_actor())
         for index, entry in enumerate(year_calendar(now.year)):
             kind = entry.observance.kind
             start = now + timedelta(seconds=OPEN_AFTER + index * STAGGER_OPEN)
@@ -231,6 +245,12 @@ def _plan(*, say: Say) -> tuple[dict[str, str], datetime]:
                 start_at=start,
                 end_at=end,
             )
+            if kind == SHOWN_KIND:
+                spec = replace(
+                    spec,
+                    units=demo_units.PARTICIPANTS,
+                    report_by=end + timedelta(seconds=demo_units.REPORT_AFTER_END),
+                )
             campaign = create_campaign(spec, session=session, actor=current_actor())
             ids[kind] = campaign.id
             closes.append(end)
@@ -244,15 +264,66 @@ def _plan(*, say: Say) -> tuple[dict[str, str], datetime]:
     return ids, min(closes)
 
 
-def _import_samples(ids: dict[str, str], *, data_dir: Path, import_sheet: ImportSheet) -> None:
-    """`campaigns import ID FILE --wait` for each bundled sheet, copied into the data dir."""
+def _import_samples(
+    ids: dict[str, str], *, data_dir: Path, import_sheet: ImportSheet
+) -> dict[str, Path]:
+    """`campaigns import ID FILE --wait` for each bundled sheet, copied into the data dir;
+    of the science week's, the organiser's own and one unit's now. Returns the sheets the
+    other units send later (unit -> sheet)."""
     samples = data_dir / "samples"
     samples.mkdir()
+    later: dict[str, Path] = {}
     for kind, campaign_id in ids.items():
+        if kind == SHOWN_KIND:
+            sheets = demo_units.split_sample(kind, samples)
+            import_sheet(campaign_id, sheets.pop(None), None)
+            first = demo_units.PARTICIPANTS[0]
+            import_sheet(campaign_id, sheets.pop(first), first)
+            later = {unit: sheet for unit, sheet in sheets.items() if unit is not None}
+            continue
         sheet = samples / f"{kind}.csv"
         source = resources.files("campaigns").joinpath("data", f"demo-{kind}.csv")
         sheet.write_bytes(source.read_bytes())
-        import_sheet(campaign_id, sheet)
+        import_sheet(campaign_id, sheet, None)
+    return later
+
+
+def _units_report_late(
+    campaign_id: str,
+    later: dict[str, Path],
+    *,
+    import_sheet: ImportSheet,
+    say: Say,
+    alive: Callable[[], bool],
+    outbox: Path,
+) -> None:
+    """After the end, one unit's sheet arrives; the last unit is reminded, then sends its."""
+    from campaigns.db import session_scope
+    from campaigns.models import CampaignStatus
+    from campaigns.planning.campaigns import get_campaign
+
+    late = demo_units.LATE_UNIT
+    deadline = time.monotonic() + 60
+    while True:
+        with session_scope() as session:
+            status = get_campaign(campaign_id, session=session).status
+        if status != CampaignStatus.running and status != CampaignStatus.scheduled:
+            break
+        if not alive() or time.monotonic() > deadline:
+            raise DemoError(f"{campaign_id} did not close")
+        time.sleep(0.3)
+    say(f"{campaign_id}: {status}, waiting for its units' sheets")
+    for unit, sheet in later.items():
+        if unit != late:
+            import_sheet(campaign_id, sheet, unit)
+            say(f"{campaign_id}: {unit}'s sheet arrived after the end")
+    try:
+        demo_units.wait_for_reminder(late, timeout=60, alive=alive)
+    except TimeoutError as error:
+        raise DemoError(f"{campaign_id}: {error}") from None
+    say(f"{campaign_id}: reminded {late}: {demo_units.reminder_subject(outbox)}")
+    import_sheet(campaign_id, later[late], late)
+    say(f"{campaign_id}: {late}'s sheet is in: every unit has reported")
 
 
 def _wait_until_delivered(

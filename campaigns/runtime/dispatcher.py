@@ -24,7 +24,8 @@ from campaigns.delivery.deliveries import (
     create_report_deliveries,
     due_deliveries,
 )
-from campaigns.models import CampaignStatus, Summary
+from campaigns.delivery.reminders import queue_due_reminders
+from campaigns.models import Campaign, CampaignStatus, Summary
 from campaigns.planning.lifecycle import (
     awaiting_summary,
     due_for_digest,
@@ -32,6 +33,7 @@ from campaigns.planning.lifecycle import (
     due_to_open,
     transition,
 )
+from campaigns.planning.participants import summary_due
 from campaigns.reports.versions import (
     changed_since,
     compile_year_report,
@@ -51,6 +53,7 @@ class DispatchResult:
     closed: list[str] = field(default_factory=list)
     reported: list[str] = field(default_factory=list)
     digests: list[str] = field(default_factory=list)
+    reminded: int = 0
     year_reports: list[str] = field(default_factory=list)
     deliveries: list[int] = field(default_factory=list)
 
@@ -64,12 +67,15 @@ def run_dispatch(
     digest_at: time | None = None,
     year_report_on: tuple[int, int] | None = None,
     zone: ZoneInfo | None = None,
+    remind_before: timedelta | None = None,
 ) -> DispatchResult:
     """One pass at `now`. Returns the deliveries to enqueue: the caller sends them after commit.
 
     With `digest_at` (campaign-local time of day), running campaigns past it get that
     day's interim digest. With `year_report_on` (month, day in `zone`), the past year's
     report is sent from that day on, and again whenever it would read differently.
+    With `remind_before`, participants that have not reported that long before their
+    campaign's report-by deadline get their one reminder.
     """
     result = DispatchResult()
     with sessions() as session:
@@ -113,6 +119,16 @@ def run_dispatch(
             if digest is not None:
                 result.digests.append(campaign_id)
                 result.deliveries += queued
+    if remind_before is not None:
+        try:
+            with sessions() as session:
+                reminders = queue_due_reminders(
+                    session=session, now=now, before=remind_before, actor=actor
+                )
+            result.reminded = len(reminders)
+            result.deliveries += reminders
+        except Exception:
+            log.exception("queueing reminders failed; the next pass retries")
     with sessions() as session:
         ids = awaiting_summary(session=session)
     for campaign_id in ids:
@@ -179,8 +195,14 @@ def compile_and_list(
 def compile_if_due(
     sessions: SessionFactory, campaign_id: str, *, actor: str, now: datetime
 ) -> list[int] | None:
-    """The deliveries of the summary compiled now (committed), or None if none was due."""
+    """The deliveries of the summary compiled now (committed), or None if none was due:
+    not while its participants' reports are awaited or accepted chunks wait to be stored."""
     with sessions() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None or not summary_due(campaign, session=session, now=now):
+            return None
+        # The transition below is an UPDATE: the campaign is read again after it.
+        session.expire(campaign)
         summary = compile_final_summary(campaign_id, session=session, actor=actor, now=now)
         queued = None if summary is None else _queue(summary, session=session, now=now)
     return queued

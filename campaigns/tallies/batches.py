@@ -5,18 +5,25 @@ A batch row is committed before its first chunk is published; each chunk stored 
 earlier complete batch of the same file (by digest) says the file was imported already. A
 logged tally's batch keeps the tally's key, which a repeat of the same log reuses
 (`campaigns.tallies.repeats`).
+
+A batch that is the report of reporting units (its chunks name them: `encoding`) marks them
+reported in the transaction that stores its last chunk (`report_if_complete`), and records
+them as its `reports_for`.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, select
 
-from campaigns.models import TallyBatch, TallyBatchChunk, utcnow
+from campaigns.models import ReportHow, TallyBatch, TallyBatchChunk, utcnow
+from campaigns.planning.participants import mark_reported
 
 
 def begin_batch(
@@ -98,3 +105,44 @@ def completed_import(campaign_id: str, digest: str, *, session: Session) -> Tall
         if batch.published_at is not None and batch_progress(batch.id, session=session).complete:
             return batch
     return None
+
+
+def report_if_complete(
+    campaign_id: str,
+    batch_id: str,
+    units: Sequence[str],
+    *,
+    session: Session,
+    now: datetime,
+) -> list[str]:
+    """Once every chunk of the batch is stored (this one's marker flushed), mark `units`
+    reported as imported; returns those newly reported (none before the last chunk).
+
+    The workers storing a batch's chunks take turns here (a transaction lock on PostgreSQL;
+    SQLite's write lock already), so of two storing its last two chunks at once the second
+    sees the first's marker: one of them finds the batch complete. `mark_reported` is itself
+    a compare-and-set, so a batch found complete twice still reports once.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:batch, 0))"),
+            {"batch": f"tally-batch:{batch_id}"},
+        )
+    batch = session.get(TallyBatch, batch_id)
+    if batch is None:
+        return []
+    done, refused = session.execute(
+        select(func.count(), func.max(TallyBatchChunk.refused)).where(
+            TallyBatchChunk.batch_id == batch_id
+        )
+    ).one()
+    if int(done) < batch.chunks or refused is not None:
+        return []
+    codes = sorted(set(units))
+    batch.reports_for = json.dumps(codes, ensure_ascii=False)
+    session.add(batch)
+    # In code order, as every worker does: two batches reporting the same units never wait
+    # on each other's participant rows in a cycle.
+    return mark_reported(
+        campaign_id, codes, how=ReportHow.imported, session=session, actor=batch.actor, now=now
+    )

@@ -20,10 +20,13 @@ from campaigns.tallies.sheets.accepted import AcceptedRows
 from campaigns.tallies.sheets.cells import CACHE_LIMIT
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path, *, unit: str | None = None) -> str:
     """The file's BLAKE2b digest: a batch records it, so that the same file imported again
-    is known (`batches.completed_import`)."""
+    is known (`batches.completed_import`). Imported for a unit (`import --unit`), the unit's
+    code comes first: the same file for another unit is another import."""
     digest = blake2b(digest_size=32)
+    if unit is not None:
+        digest.update(f"unit:{unit}\n".encode())
     with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
@@ -31,9 +34,17 @@ def file_digest(path: Path) -> str:
 
 
 def import_chunks(
-    rows: AcceptedRows, campaign: Campaign, *, size: int, source: str, actor: str
+    rows: AcceptedRows,
+    campaign: Campaign,
+    *,
+    size: int,
+    source: str,
+    actor: str,
+    reports_for: Sequence[str] = (),
 ) -> Iterator[dict[str, Any]]:
-    """The validated rows as broker chunks, encoded one chunk at a time as they are sent."""
+    """The validated rows as broker chunks, encoded one chunk at a time as they are sent; their
+    units are the codes the import resolved (`row_units`), and each chunk names the units the
+    import is the report of (`encoding.encode_chunk`)."""
     zone = ZoneInfo(campaign.timezone)
     # A row without a time counts on the campaign's first moment.
     times: dict[datetime | None, tuple[str, str]] = {}
@@ -74,6 +85,6 @@ def import_chunks(
             "recorded_by": list(map(recorder.get, recorded_by, recorded_by)),
             "is_correction": ["0"] * count,
             "reason": [None] * count,
-            "unit": [None] * count,
+            "unit": rows.units(start, stop),
         }
-        yield encode_chunk(columns, source=source)
+        yield encode_chunk(columns, source=source, reports_for=reports_for)

@@ -5,6 +5,10 @@ the `tally` table's columns) in a compact JSON-safe chunk (`encode_chunk`): a co
 values are all the same is sent as one value, a column of few repeating values as those values
 and an index each. The worker decodes each column (`decode_column`) for the statement that
 stores the chunk (`campaigns.tallies.store`).
+
+A batch that is the report of reporting units (an import for them, a `log --final`) names
+their codes in each of its chunks (`reports_for`): whichever worker stores the batch's last
+chunk marks them reported, and a chunk the sweeper publishes again still says so.
 """
 
 from __future__ import annotations
@@ -123,16 +127,21 @@ def encode_column(values: Sequence[str | None]) -> dict[str, Any]:
     return {"v": join_values(values)}
 
 
-def encode_chunk(columns: Mapping[str, Sequence[str | None]], *, source: str) -> dict[str, Any]:
-    """The broker message of one chunk (JSON-safe)."""
+def encode_chunk(
+    columns: Mapping[str, Sequence[str | None]], *, source: str, reports_for: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The broker message of one chunk (JSON-safe); `reports_for`: see the module."""
     count = len(columns["key"])
     if any(len(columns[field]) != count for field in FIELDS):
         raise ValueError("columns of one chunk differ in length")
-    return {
+    chunk: dict[str, Any] = {
         "n": count,
         "source": source,
         "columns": {field: encode_column(columns[field]) for field in FIELDS},
     }
+    if reports_for:
+        chunk["reports_for"] = list(reports_for)
+    return chunk
 
 
 def join_values(values: Iterable[str | None]) -> str:

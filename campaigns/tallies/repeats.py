@@ -1,7 +1,8 @@
 """Repeats of a logged tally: the same `log` typed again because the first seemed to fail.
 
 A `log` or `correct` without `--key` is described by a digest of what was typed (campaign,
-metric, quantity, item, venue, recorder, note, correction and reason, the `--at` text). The
+metric, quantity, item, venue, recorder, note, correction and reason, the `--at` text, and
+the unit when one is given, so a log without one keeps the digest it always had). The
 digest is kept on the tally's batch together with the tally's key; the same digest from the
 same campaign within the repeat window means the same tally again, so the new one reuses the
 earlier key and the `(campaign_id, key)` constraint counts the two once, whether or not a
@@ -44,6 +45,8 @@ def log_digest(campaign_id: str, tally: NewTally, *, at: str | None) -> str:
         tally.reason,
         at or "",
     ]
+    if tally.unit is not None:
+        described.append(tally.unit)
     # JSON keeps None apart from "" and every field apart from its neighbours.
     text = json.dumps(described, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

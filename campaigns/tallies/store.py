@@ -14,7 +14,9 @@ rollup by one `INSERT ... SELECT ... GROUP BY`. Either way no Python code runs p
 worker.
 
 A chunk published for a `TallyBatch` leaves a `TallyBatchChunk` row in its transaction: a
-redelivered chunk finds it and does nothing, and `--wait` counts those rows, not tallies.
+redelivered chunk finds it and does nothing, and `--wait` counts those rows, not tallies. The
+last chunk of a batch that is units' report marks them reported in the same transaction
+(`batches.report_if_complete`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from campaigns.errors import ConflictError, NotFoundError
-from campaigns.models import Campaign, TallyBatchChunk, utcnow
+from campaigns.models import Campaign, CampaignStatus, TallyBatchChunk, utcnow
+from campaigns.tallies.batches import report_if_complete
 from campaigns.tallies.checks import check_accepting
 from campaigns.tallies.encoding import (
     FIELDS,
@@ -68,6 +71,11 @@ class ChunkOutcome:
     refused: str | None = None
     # The chunk had been dealt with before (a redelivered message): nothing was done.
     repeated: bool = False
+    # Units newly reported by this chunk, the last of their batch (`batches.report_if_complete`).
+    reported: tuple[str, ...] = ()
+    # The campaign was closed when the chunk was stored: a newly complete report may make its
+    # final summary due (the worker queues the compile once this has committed).
+    closed: bool = False
 
 
 def store_chunk(
@@ -132,6 +140,11 @@ def store_chunk(
         )
         forget_pending(batch[0], batch[1], session=session)
         session.flush()
+        units = chunk.get("reports_for")
+        if units and refused is None:
+            reported = report_if_complete(campaign_id, batch[0], units, session=session, now=now)
+            closed = campaign.status == CampaignStatus.closed
+            return ChunkOutcome(count, stored, refused, reported=tuple(reported), closed=closed)
     return ChunkOutcome(count, stored, refused)
 
 

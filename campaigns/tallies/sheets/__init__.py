@@ -11,7 +11,10 @@
 - `cell_values` — one cell to one field's value, or the reason it is wrong.
 - `rows` — `RowChecker`: a long table's rows into accepted rows and row errors.
 - `wide` — `WideRowChecker`: a wide sheet's activities into tallies; 合计 rows checked.
-- `accepted` — the accepted rows, held as columns, with their derived keys.
+- `accepted` — the accepted rows, held as columns (a row's 单位 text as written), with their
+  derived keys.
 - `import_errors` — what can be wrong: the file as a whole, or one cell.
 - `rejects` — the rejects file for field staff to fix, formulas neutralised.
+- `unit_list` — a file of reporting units (编码, 名称, 上级, 联系方式) for `campaigns units
+  import`.
 """

@@ -8,8 +8,9 @@ Two layouts are recognised, within the first few filled rows (title rows, 填报
 - wide: the first row of two or more text cells of which at least one names a metric
   (`metric_headers`): one column per metric, one row per activity. Its other columns are
   the activity's date (活动日期), venue (活动地点), form (活动形式, kept as the tallies' item
-  unless a 物品 column gives that), note (备注) and recorder (记录人); 序号 is ignored, and
-  any other column is kept in the note ("said so once": `Table.note_columns`).
+  unless a 物品 column gives that), note (备注), recorder (记录人) and reporting unit
+  (填报单位); 序号 is ignored, and any other column is kept in the note ("said so once":
+  `Table.note_columns`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "recorded_by": ("recorded_by", "记录人"),
     "note": ("note", "备注"),
     "key": ("key", "编号"),
+    # The reporting unit (a code or a name), resolved by the import against the units kept.
+    "unit": ("unit", "单位", "填报单位", "报送单位"),
 }
 _REQUIRED = ("metric", "quantity")
 # A title row or two above the header is common in spreadsheets made for printing.
@@ -61,6 +64,7 @@ WIDE_COLUMNS: dict[str, tuple[str, ...]] = {
     "item": ("物品", "item", "活动形式", "形式", "宣传形式", "活动方式"),
     "note": ("备注", "说明", "note"),
     "recorded_by": ("记录人", "recorded_by"),
+    "unit": ("填报单位", "报送单位", "unit"),
     "ignored": ("序号", "编号", "序", "no", "no.", "key"),
 }
 # A cell of figures or a date is data, never a header.

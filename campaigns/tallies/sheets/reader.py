@@ -24,8 +24,11 @@ Conventions a user of an import file relies on:
   any time without an offset is in the campaign's timezone.
 - Without a `key` column, each row's key is derived from the campaign, the row's fields and its
   row number (and, in a wide sheet, the cell's column; on a sheet after the first, the
-  sheet's name): importing the same file twice gives the same keys (so it counts once), and
-  two identical rows at different positions are two tallies.
+  sheet's name; a row's reporting unit, when it has one): importing the same file twice gives
+  the same keys (so it counts once), and two identical rows at different positions are two
+  tallies.
+- A `单位`/`填报单位`/`unit` column (a wide sheet's `填报单位` column) names each row's
+  reporting unit, kept as written: the import resolves it (`campaigns.tallies.row_units`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from campaigns.tallies.sheets.import_errors import CellError, RowError
 
 _T = TypeVar("_T")
 
-_FREE_TEXT = frozenset(("item", "venue", "recorded_by", "note", "key"))
+_FREE_TEXT = frozenset(("item", "venue", "recorded_by", "note", "key", "unit"))
 # Clean CSV rows are checked in batches (see RowChecker.check_texts); a batch with a bad row is
 # split until the parts are small enough to check row by row.
 _BATCH_SPLIT = 8
@@ -88,6 +88,9 @@ class RowChecker(CellParser):
             if (index := table.columns.get(field)) is not None
         ]
         self._key_column = table.header[table.columns["key"]] if "key" in table.columns else ""
+        if "unit" in table.columns:
+            where = (len(self.accepted), sheet, table.header[table.columns["unit"]])
+            self.accepted.unit_columns.append(where)
 
     @property
     def total(self) -> int:
@@ -159,6 +162,7 @@ class RowChecker(CellParser):
         accepted.note.extend(self._shared(texts, "note", len(numbers)))
         accepted.given_key.extend(repeat("", len(numbers)) if given is None else given)
         accepted.place.extend(repeat(self._place, len(numbers)))
+        accepted.unit.extend(self._shared(texts, "unit", len(numbers)))
         self._keys.update(zip(named, compress(numbers, given or ()), strict=True))
         return True
 
@@ -194,7 +198,7 @@ class RowChecker(CellParser):
                 values[slot] = parse(cells[index])
             except CellError as error:
                 errors.append(RowError(self.file, row, column, error.reason, self.sheet))
-        metric, quantity, item, venue, occurred, recorded_by, note, key = values
+        metric, quantity, item, venue, occurred, recorded_by, note, key, unit = values
         if count > self._width and self._extra_cells_are_errors:
             extra = sum(1 for cell in cells[self._width :] if not is_blank_cell(cell))
             if extra:
@@ -229,6 +233,7 @@ class RowChecker(CellParser):
         accepted.note.append(self._share(note))
         accepted.given_key.append(key or "")
         accepted.place.append(self._place)
+        accepted.unit.append(self._share(unit))
 
 
 def _known(

@@ -4,7 +4,8 @@
   Decimal, into 元); "-", "—", "/" and empty cells mean no value; "0" is a counted zero: no
   tally, and no error. Text, a negative number or a fraction of the stored unit is an error.
 - The row's 活动日期 is each of its tallies' time (outside the campaign: an error), 活动地点
-  its venue, 活动形式 its item, 备注 and the columns that name nothing known its note.
+  its venue, 活动形式 its item, a 填报单位 column its reporting unit, 备注 and the columns
+  that name nothing known its note.
 - 合计, 总计 and 共计 rows are never counted: each of their cells must equal the sum of the
   rows above (or, after 小计 rows, of those since the last total row); a 小计 row must equal
   the rows since the previous total row. A disagreement is a `mismatch`; a total cell without
@@ -33,7 +34,7 @@ from campaigns.tallies.sheets.sheet_lines import first_text, is_footer, total_la
 # Cells that mean "nothing of this kind" (compared after NFKC and strip).
 NO_VALUE = frozenset(("", "-", "--", "—", "——", "–", "/", "//", "\\"))
 _NUMBER = re.compile(r"\+?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
-_TEXT_FIELDS = ("venue", "item", "recorded_by")
+_TEXT_FIELDS = ("venue", "item", "recorded_by", "unit")
 
 
 class WideRowChecker(CellParser):
@@ -81,6 +82,8 @@ class WideRowChecker(CellParser):
         self._notes = [(index, table.column_name(index)) for index in table.note_columns]
         self._used = sorted({*self._metric_indexes, *table.columns.values(), *table.note_columns})
         self._column_names = {index: table.column_name(index) for index in self._used}
+        if (index := table.columns.get("unit")) is not None:
+            accepted.unit_columns.append((len(accepted), sheet, self._column_names[index]))
         self._texts: dict[str, str] = {}
         self._counts: dict[tuple[object, int], int | None] = {}
         width = len(table.metrics)
@@ -138,7 +141,7 @@ class WideRowChecker(CellParser):
             self.failed_rows += 1
             self._sheet_failed = self._group_failed = True
             return
-        occurred, venue, item, recorded_by, note = values
+        occurred, venue, item, recorded_by, unit, note = values
         accepted = self.accepted
         for column, count in enumerate(counts):
             if not count:
@@ -153,6 +156,7 @@ class WideRowChecker(CellParser):
             accepted.note.append(note)
             accepted.given_key.append("")
             accepted.place.append(self._places[column])
+            accepted.unit.append(unit)
             self._sheet_sums[column] += count
             self._group_sums[column] += count
             if self._text_in_workbook and type(cells[self._metrics[column][0]]) is str:
@@ -162,8 +166,8 @@ class WideRowChecker(CellParser):
 
     def _row_fields(
         self, row: int, cells: Cells, errors: list[RowError]
-    ) -> tuple[datetime | None, str | None, str | None, str | None, str | None]:
-        """The row's time, venue, item, recorder and note; errors are added to `errors`."""
+    ) -> tuple[datetime | None, str | None, str | None, str | None, str | None, str | None]:
+        """The row's time, venue, item, recorder, unit and note; errors are added to `errors`."""
 
         def failed(index: int, reason: str) -> None:
             name = self._column_names[index]
@@ -209,8 +213,8 @@ class WideRowChecker(CellParser):
                 f"the note columns together are longer than {self._max_chars} characters"
                 f" ({len(note)})",
             )
-        venue, item, recorded_by = texts
-        return occurred[0], venue, item, recorded_by, self._share(note)
+        venue, item, recorded_by, unit = texts
+        return occurred[0], venue, item, recorded_by, unit, self._share(note)
 
     def _share(self, text: str | None) -> str | None:
         if text is None:
